@@ -1,0 +1,341 @@
+"""The check harness: run a learner's function in isolation, compare it with the reference, explain the gap.
+
+A check is a function `check_<exercise>(fn)` registered with `@exercise(chapter, points=...)`. It calls the
+learner's `fn` through `call(...)` (which snapshots inputs, traps calls into the reference solutions and turns
+`NotImplementedError` into "not implemented yet") and compares outputs with `expect_close(...)` (which names
+the likely mistake). `run_check` adds the per-check timeout, seeding and isolation used by `grade()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
+DEFAULT_TIMEOUT_S = 20.0
+
+
+class CheckFailure(AssertionError):
+    """A learner-facing failure: the message is the hint. Rendered without a traceback in Jupyter."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython calls this instead of printing a traceback
+        return [f"\x1b[31m✗ {self.args[0]}\x1b[0m" if self.args else "✗ check failed"]
+
+
+class NotImplementedYet(CheckFailure):
+    pass
+
+
+class CheckTimeout(CheckFailure):
+    pass
+
+
+# ------------------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Check:
+    chapter: str
+    exercise: str
+    points: int
+    func: Callable[[Callable], None]
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+REGISTRY: dict[str, dict[str, Check]] = {}
+
+
+def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S):
+    """Register `check_<name>(fn)` as the check for exercise `<name>` of `chapter`."""
+
+    def register(func: Callable[[Callable], None]) -> Callable[[Callable], None]:
+        name = func.__name__.removeprefix("check_")
+        REGISTRY.setdefault(chapter, {})[name] = Check(chapter, name, points, func, timeout_s)
+        return func
+
+    return register
+
+
+# ----------------------------------------------------------------------------- calling learner code
+
+
+@contextlib.contextmanager
+def _trap_reference_calls() -> Iterator[list[str]]:
+    """Record any Python call that enters the reference solutions while the learner's code runs."""
+    hits: list[str] = []
+    solutions = str(SOLUTIONS_DIR)
+
+    def profiler(frame, event, arg):  # noqa: ARG001 - sys.setprofile signature
+        if event == "call" and frame.f_code.co_filename.startswith(solutions):
+            hits.append(frame.f_code.co_name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        yield hits
+    finally:
+        sys.setprofile(previous)
+
+
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def _changed(before: Any, after: Any) -> bool:
+    if isinstance(before, Tensor):
+        return before.shape != after.shape or not torch.equal(before, after.detach())
+    if isinstance(before, (list, tuple)):
+        return len(before) != len(after) or any(_changed(b, a) for b, a in zip(before, after, strict=False))
+    if isinstance(before, dict):
+        return any(_changed(before[k], after.get(k)) for k in before)
+    return False
+
+
+def _learner_frame(tb) -> str:
+    """The innermost traceback line that is in learner code (not torch, not this harness)."""
+    frames = [f for f in traceback.extract_tb(tb) if "site-packages" not in f.filename
+              and not f.filename.startswith(str(Path(__file__).parent))]
+    if not frames:
+        return ""
+    f = frames[-1]
+    where = "your code" if f.filename.startswith("<") else Path(f.filename).name
+    return f" (line {f.lineno} of {where}: `{(f.line or '').strip()}`)"
+
+
+def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's `fn` on copies of the inputs; fail helpfully on anything but a clean return."""
+    if not callable(fn):
+        raise CheckFailure(f"expected a function, got {type(fn).__name__}")
+    before = _snapshot((args, kwargs))
+    try:
+        with _trap_reference_calls() as hits:
+            out = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise NotImplementedYet("not implemented yet: replace `raise NotImplementedError()` with your code")
+    except CheckFailure:
+        raise
+    except Exception as e:  # learner code may raise anything; report it, don't crash the grader
+        msg = f"{type(e).__name__}: {e}".strip()
+        raise CheckFailure(f"your function raised {msg}{_learner_frame(e.__traceback__)}") from None
+    if hits:
+        raise CheckFailure(
+            f"your function calls the reference solution ({', '.join(sorted(set(hits)))}); write it yourself"
+        )
+    if _changed(before, (args, kwargs)):
+        raise CheckFailure(
+            "your function modified its input in place (e.g. `x += ...`, `x[...] = ...`, `.relu_()`): "
+            "use out-of-place operations or work on a `.clone()`"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------- comparisons
+
+
+def _fmt_shape(t: Tensor) -> str:
+    return "[" + ", ".join(str(s) for s in t.shape) + "]"
+
+
+def _close(a: Tensor, b: Tensor, atol: float, rtol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=True))
+
+
+def expect_close(
+    got: Any,
+    want: Tensor,
+    *,
+    what: str = "output",
+    case: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    mistakes: Mapping[str, Tensor] | None = None,
+    factors: Mapping[str, float] | None = None,
+    check_dtype: bool = True,
+) -> None:
+    """Pass if `got` matches `want`; otherwise raise CheckFailure naming the most likely mistake.
+
+    mistakes: hint -> the output a specific plausible mistake would produce on the same inputs.
+    factors: name -> value of constants the learner may have multiplied or divided by by mistake.
+    """
+    where = f" ({case})" if case else ""
+    if not isinstance(got, Tensor):
+        raise CheckFailure(f"{what} should be a torch.Tensor, got {type(got).__name__}{where}")
+    if got.device != want.device:
+        raise CheckFailure(
+            f"{what} is on {got.device}, expected {want.device}{where}: create new tensors on the input's "
+            "device (e.g. `torch.zeros(..., device=x.device)`)"
+        )
+    if torch.isnan(want).any() or torch.isinf(want).any():
+        raise RuntimeError("reference produced NaN/inf: this is a bug in the check, not in your code")
+    got_d = got.detach()
+    for hint, bad in (mistakes or {}).items():  # a specific mistake explains more than a generic diff
+        if bad.shape == got_d.shape and not _close(want, bad, atol, rtol) and _close(got_d, bad, atol, rtol):
+            raise CheckFailure(f"{hint}{where}")
+    if got_d.shape != want.shape:
+        if got_d.ndim >= 2 and got_d.transpose(-1, -2).shape == want.shape and _close(
+            got_d.transpose(-1, -2), want, atol, rtol
+        ):
+            raise CheckFailure(f"{what} is transposed: expected shape {_fmt_shape(want)}, got "
+                               f"{_fmt_shape(got_d)}{where}")
+        raise CheckFailure(f"{what} has shape {_fmt_shape(got_d)}, expected {_fmt_shape(want)}{where}")
+    if check_dtype and got_d.dtype != want.dtype:
+        raise CheckFailure(f"{what} has dtype {got_d.dtype}, expected {want.dtype}{where}"
+                           + (": a Python float or NumPy array may have made it float64"
+                              if got_d.dtype == torch.float64 else ""))
+    if torch.isnan(got_d).any() or torch.isinf(got_d).any():
+        n_bad = int((~torch.isfinite(got_d.double())).sum())
+        raise CheckFailure(f"{what} contains {n_bad} NaN/inf value(s){where}: look for a division by zero "
+                           "or the log/sqrt of something that can be 0")
+    if _close(got_d, want, atol, rtol):
+        return
+    g, w = got_d.double().flatten(), want.double().flatten()
+    if g.numel() > 0 and _close(-g, w, atol, rtol):
+        raise CheckFailure(f"{what} has the wrong sign (it is minus the expected value){where}")
+    if want.ndim >= 2 and want.shape[-1] == want.shape[-2] and _close(got_d.transpose(-1, -2), want, atol, rtol):
+        raise CheckFailure(f"{what} is transposed (rows and columns swapped){where}")
+    if float(w @ w) > 0:
+        scale = float(g @ w) / float(w @ w)
+        if abs(scale - 1) > 1e-3 and _close(g, scale * w, atol, rtol * 10):
+            named = _name_factor(scale, factors or {})
+            raise CheckFailure(f"{what} is the expected value times {scale:.4g}{named}{where}")
+    if g.numel() > 1:
+        offset = float((g - w).mean())
+        if abs(offset) > atol and _close(g - offset, w, atol, rtol):
+            raise CheckFailure(f"{what} is off by a constant {offset:+.4g} everywhere{where}")
+    diff = (g - w).abs()
+    i = int(diff.argmax())
+    index = tuple(int(j) for j in torch.unravel_index(torch.tensor(i), want.shape)) if want.ndim else ()
+    raise CheckFailure(
+        f"{what} differs from the expected value{where}: largest error {float(diff[i]):.3g} at index "
+        f"{list(index)} (expected {float(w[i]):.4g}, got {float(g[i]):.4g})"
+    )
+
+
+def _name_factor(scale: float, factors: Mapping[str, float]) -> str:
+    """' (= 1/n_features: ...)' when the scale matches a named constant, its inverse or its square."""
+    for name, value in factors.items():
+        for candidate, label in ((value, name), (1 / value, f"1/{name}"), (value**2, f"{name}²"),
+                                 (1 / value**2, f"1/{name}²")):
+            if value not in (0, 1) and math.isclose(scale, candidate, rel_tol=1e-3):
+                return f" (= {label}: check where you sum, average, multiply or divide)"
+    if math.isclose(abs(scale), 2, rel_tol=1e-3) or math.isclose(abs(scale), 0.5, rel_tol=1e-3):
+        return " (a factor of 2: a doubled or halved term?)"
+    return ""
+
+
+def expect_equal_answer(got: Any, want: Any, hints: Mapping[Any, str], *, default_hint: str) -> None:
+    """For drills: exact answers (ints, option letters) with a hint per anticipated wrong answer."""
+    if isinstance(got, str):
+        got = got.strip().lower()
+    if isinstance(got, Tensor) and got.numel() == 1:
+        got = got.item()
+    if got == want:
+        return
+    raise CheckFailure(hints.get(got, default_hint))
+
+
+# ----------------------------------------------------------------------------------- running
+
+
+@dataclass
+class Result:
+    exercise: str
+    passed: bool
+    points: int
+    max_points: int
+    message: str
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    chapter: str
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def score(self) -> int:
+        return sum(r.points for r in self.results)
+
+    @property
+    def max_score(self) -> int:
+        return sum(r.max_points for r in self.results)
+
+    def table(self) -> str:
+        rows = [("exercise", "points", "result")]
+        for r in self.results:
+            rows.append((r.exercise, f"{r.points}/{r.max_points}", ("✓ " if r.passed else "✗ ") + r.message))
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        lines = [f"{a.ljust(w0)}  {b.rjust(w1)}  {c}" for a, b, c in rows]
+        lines.insert(1, "-" * (w0 + w1 + 12))
+        lines.append(f"score: {self.score}/{self.max_score}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+class _Alarm:
+    """Per-check time limit: SIGALRM in the main thread (interrupts Python-level loops)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = False
+
+    def _fire(self, signum, frame):  # noqa: ARG002
+        raise CheckTimeout(f"timed out after {self.seconds:g} s: look for an infinite loop or a far too "
+                           "slow implementation (a Python loop over elements instead of tensor ops?)")
+
+    def __enter__(self):
+        if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
+    """Run one check in isolation: any failure, exception or timeout scores this exercise 0."""
+    start = time.perf_counter()
+    passed, message = False, ""
+    try:
+        if fn is None:
+            raise CheckFailure(f"`{check.exercise}` is not defined: run the cell that defines it")
+        with _Alarm(timeout_s or check.timeout_s), torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(0)
+            check.func(fn)
+        passed, message = True, "passed"
+    except CheckFailure as e:
+        message = str(e.args[0]) if e.args else "check failed"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit, errors raised while comparing odd return values, ...
+        message = f"the check could not run your function: {type(e).__name__}: {e}"
+    return Result(check.exercise, passed, check.points if passed else 0, check.points, message,
+                  time.perf_counter() - start)

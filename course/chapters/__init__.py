@@ -1,0 +1,1 @@
+"""Chapter sources: one jupytext percent-format file per chapter (NN_slug.py)."""

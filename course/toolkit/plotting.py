@@ -1,0 +1,91 @@
+"""Figures used across chapters (matplotlib only; every function returns the Figure)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.colors import ListedColormap
+from torch import Tensor
+
+
+def plot_features_2d(W: Tensor, titles: list[str] | None = None, ncols: int = 4):
+    """One panel per instance: each feature's 2-D direction W_i drawn as a line from the origin.
+
+    W: [n_instances, 2, n_features]."""
+    W = W.detach().cpu()
+    n = W.shape[0]
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
+    colors = plt.cm.viridis(torch.linspace(0, 0.9, W.shape[-1]).numpy())
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k >= n:
+            continue
+        for i in range(W.shape[-1]):
+            x, y = float(W[k, 0, i]), float(W[k, 1, i])
+            ax.plot([0, x], [0, y], color=colors[i], lw=2)
+            ax.scatter([x], [y], color=colors[i], s=18, zorder=3)
+        lim = max(1.2, float(W[k].abs().max()) * 1.1)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.axhline(0, color="0.85", lw=0.8, zorder=0)
+        ax.axvline(0, color="0.85", lw=0.8, zorder=0)
+        if titles:
+            ax.set_title(titles[k], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_WtW(W: Tensor, titles: list[str] | None = None, max_panels: int = 6):
+    """Heatmaps of W^T W per instance (diagonal = ||W_i||^2, off-diagonal = interference)."""
+    W = W.detach().cpu()[:max_panels]
+    n = W.shape[0]
+    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 2.8), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.imshow((W[k].T @ W[k]).numpy(), cmap="RdBu", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles:
+            ax.set_title(titles[k], fontsize=9)
+    fig.suptitle("$W^T W$ (red = +1, blue = -1)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_bars(W: Tensor, superposition: Tensor, titles: list[str] | None = None):
+    """The paper's summary plot: one bar per feature, length ||W_i||, colour = its superposition measure
+    (dark = a dimension of its own, yellow = shares its direction). W: [n_instances, n_hidden, n_features]."""
+    W, superposition = W.detach().cpu(), superposition.detach().cpu()
+    n = W.shape[0]
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 3.2), squeeze=False, sharey=True)
+    norms = W.norm(dim=1)
+    for k, ax in enumerate(axes.flat):
+        colors = plt.cm.viridis(superposition[k].clamp(0, 1).numpy())
+        ax.barh(range(W.shape[-1]), norms[k].numpy(), color=colors)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(1.2, float(norms.max()) * 1.05))
+        if titles:
+            ax.set_title(titles[k], fontsize=9)
+        ax.set_xlabel("$||W_i||$")
+    axes.flat[0].set_ylabel("feature i (most important at the top)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_phase_diagram(phases: Tensor, relative_importance: Tensor, feature_probability: Tensor,
+                       names=("not represented", "dedicated dimension", "superposition")):
+    """phases: [P, R] with values 0/1/2, rows = feature probability, columns = relative importance."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    cmap = ListedColormap(["#dddddd", "#4c78a8", "#f58518"])
+    ax.pcolormesh(relative_importance.numpy(), feature_probability.numpy(), phases.numpy(), cmap=cmap,
+                  vmin=-0.5, vmax=2.5, shading="nearest")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("relative importance of the extra feature")
+    ax.set_ylabel("feature probability (density)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(3)]
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Shipped zoo model weights and their model cards (see `mechinterp zoo list`)."""
