@@ -1,0 +1,166 @@
+"""The `mechinterp` command line: start, check, build, nbgrader init, reproduce, list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from mechinterp.autograder.chapters import chapters, get_chapter
+
+
+def _cmd_list(args) -> int:
+    for ch in chapters().values():
+        n = len(ch.checks())
+        print(f"{ch.number:02d}  {ch.slug:24s} {n} exercises")
+    return 0
+
+
+def _same_cells(a, b) -> bool:
+    return [(c.cell_type, c.source) for c in a.cells] == [(c.cell_type, c.source) for c in b.cells]
+
+
+def _cmd_start(args) -> int:
+    import nbformat
+
+    from mechinterp.autograder.build import student_notebook
+
+    target = Path(args.dir)
+    target.mkdir(parents=True, exist_ok=True)
+    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    for ch in selected:
+        fresh = student_notebook(ch)
+        path = target / f"{ch.stem}.ipynb"
+        if path.exists():
+            try:
+                current = nbformat.read(path, as_version=4)
+            except Exception:
+                current = None
+            if current is not None and _same_cells(current, fresh):
+                print(f"  {path}: up to date")
+                continue
+            if not args.force:
+                print(f"  {path}: skipped, you have edited it (use --force to replace it; a backup is kept)")
+                continue
+            backup = path.with_name(f"{path.stem}.backup-{datetime.now():%Y%m%d-%H%M%S}.ipynb")
+            path.rename(backup)
+            print(f"  {path}: replaced, your version is saved as {backup.name}")
+        else:
+            print(f"  {path}: created")
+        nbformat.write(fresh, path)
+    print(f"Open the notebooks in {target} with Jupyter; run `mechinterp check CHAPTER NOTEBOOK` to grade one.")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from mechinterp.autograder.grading import grade
+    from mechinterp.autograder.learner import load_learner
+
+    ch = get_chapter(args.chapter)
+    path = Path(args.path) if args.path else Path(f"{ch.stem}.ipynb")
+    if not path.exists():
+        print(f"error: {path} not found (give the notebook or .py file to grade)", file=sys.stderr)
+        return 2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace, problems = load_learner(path)
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    report = grade(ch.slug, namespace)
+    print(f"Chapter {ch.stem} — {path}")
+    print(report.table())
+    return 0 if report.score == report.max_score else 1
+
+
+def _cmd_build(args) -> int:
+    from mechinterp.autograder.build import build
+
+    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    for ch in selected:
+        built = build(ch.slug, Path(args.out), execute_solution=not args.no_execute)
+        print(f"{ch.stem}: built in {built.seconds:.1f} s")
+        for p in (built.student, built.solution, built.nbgrader):
+            if p:
+                print(f"  {p}")
+    return 0
+
+
+def _cmd_nbgrader(args) -> int:
+    from mechinterp.autograder.nbgrader_course import init_course
+
+    written = init_course(Path(args.course_dir), args.chapters or None, course_id=args.course_id)
+    print(f"nbgrader course in {Path(args.course_dir).resolve()}:")
+    for p in written:
+        print(f"  {p}")
+    print("Next, from that folder: nbgrader generate_assignment 01_superposition, put submissions in "
+          "submitted/<student>/01_superposition/, then nbgrader autograde 01_superposition and "
+          "nbgrader generate_feedback 01_superposition.")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from mechinterp.course.toolkit import get_device
+    from mechinterp.solutions.findings import format_findings
+
+    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    failed = 0
+    for ch in selected:
+        start = time.perf_counter()
+        results = ch.solutions().findings(get_device(args.device))
+        print(format_findings(ch.stem, results))
+        print(f"({time.perf_counter() - start:.1f} s)\n")
+        failed += sum(not f.passed for f in results)
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mechinterp", description="Mechanistic interpretability course.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the chapters").set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("start", help="copy the student notebooks into a workspace")
+    s.add_argument("dir", nargs="?", default="mechinterp-workspace")
+    s.add_argument("--chapters", nargs="*", default=None)
+    s.add_argument("--force", action="store_true", help="replace notebooks you edited (keeps a backup)")
+    s.set_defaults(func=_cmd_start)
+
+    c = sub.add_parser("check", help="grade a notebook or .py file against the reference")
+    c.add_argument("chapter")
+    c.add_argument("path", nargs="?", help="notebook or .py file (default: ./NN_slug.ipynb)")
+    c.set_defaults(func=_cmd_check)
+
+    b = sub.add_parser("build", help="write student / executed solution / nbgrader notebooks")
+    b.add_argument("chapters", nargs="*")
+    b.add_argument("--out", default="build")
+    b.add_argument("--no-execute", action="store_true", help="do not execute the solution notebooks")
+    b.set_defaults(func=_cmd_build)
+
+    n = sub.add_parser("nbgrader", help="instructor tools")
+    nsub = n.add_subparsers(dest="nbgrader_command", required=True)
+    ni = nsub.add_parser("init", help="lay out an nbgrader course directory")
+    ni.add_argument("course_dir")
+    ni.add_argument("--chapters", nargs="*", default=None)
+    ni.add_argument("--course-id", default="mechinterp")
+    ni.set_defaults(func=_cmd_nbgrader)
+
+    r = sub.add_parser("reproduce", help="rerun the reference experiments; print findings beside the paper's")
+    r.add_argument("chapters", nargs="*")
+    r.add_argument("--device", default="auto")
+    r.set_defaults(func=_cmd_reproduce)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

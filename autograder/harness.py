@@ -9,6 +9,8 @@ the likely mistake). `run_check` adds the per-check timeout, seeding and isolati
 from __future__ import annotations
 
 import contextlib
+import inspect
+import io
 import math
 import signal
 import sys
@@ -23,7 +25,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
 DEFAULT_TIMEOUT_S = 20.0
 
 
@@ -71,22 +72,44 @@ def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S
 # ----------------------------------------------------------------------------- calling learner code
 
 
+class ReferenceCalled(Exception):
+    """Raised by a reference function while learner code runs (see `_trap_reference_calls`)."""
+
+
+def _reference_functions() -> Iterator[Any]:
+    """Every plain function (and method) defined in an imported `mechinterp.solutions.*` module."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("mechinterp.solutions") or module is None:
+            continue
+        for obj in list(vars(module).values()):
+            members = vars(obj).values() if isinstance(obj, type) else (obj,)
+            for f in members:
+                f = getattr(f, "__func__", f)
+                if inspect.isfunction(f) and f.__module__ == name and not f.__code__.co_freevars:
+                    yield f
+
+
+def _trap_code(name: str):
+    namespace: dict = {}
+    exec(f"def trap(*args, **kwargs):\n    raise __import__('mechinterp.autograder.harness', "
+         f"fromlist=['_']).ReferenceCalled({name!r})", namespace)
+    return namespace["trap"].__code__
+
+
 @contextlib.contextmanager
-def _trap_reference_calls() -> Iterator[list[str]]:
-    """Record any Python call that enters the reference solutions while the learner's code runs."""
-    hits: list[str] = []
-    solutions = str(SOLUTIONS_DIR)
+def _trap_reference_calls() -> Iterator[None]:
+    """While the learner's code runs, every reference function raises ReferenceCalled when called.
 
-    def profiler(frame, event, arg):  # noqa: ARG001 - sys.setprofile signature
-        if event == "call" and frame.f_code.co_filename.startswith(solutions):
-            hits.append(frame.f_code.co_name)
-
-    previous = sys.getprofile()
-    sys.setprofile(profiler)
+    Swapping `__code__` catches the reference however it was imported (module attribute or a name bound
+    earlier) at no cost per call, unlike a profiler hook, which would slow training loops several-fold."""
+    saved = [(f, f.__code__) for f in _reference_functions()]
     try:
-        yield hits
+        for f, _ in saved:
+            f.__code__ = _trap_code(f.__qualname__)
+        yield
     finally:
-        sys.setprofile(previous)
+        for f, code in saved:
+            f.__code__ = code
 
 
 def _snapshot(value: Any) -> Any:
@@ -126,8 +149,10 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         raise CheckFailure(f"expected a function, got {type(fn).__name__}")
     before = _snapshot((args, kwargs))
     try:
-        with _trap_reference_calls() as hits:
+        with _trap_reference_calls():
             out = fn(*args, **kwargs)
+    except ReferenceCalled as e:
+        raise CheckFailure(f"your function calls the reference solution ({e.args[0]}); write it yourself") from None
     except NotImplementedError:
         raise NotImplementedYet("not implemented yet: replace `raise NotImplementedError()` with your code")
     except CheckFailure:
@@ -135,10 +160,6 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except Exception as e:  # learner code may raise anything; report it, don't crash the grader
         msg = f"{type(e).__name__}: {e}".strip()
         raise CheckFailure(f"your function raised {msg}{_learner_frame(e.__traceback__)}") from None
-    if hits:
-        raise CheckFailure(
-            f"your function calls the reference solution ({', '.join(sorted(set(hits)))}); write it yourself"
-        )
     if _changed(before, (args, kwargs)):
         raise CheckFailure(
             "your function modified its input in place (e.g. `x += ...`, `x[...] = ...`, `.relu_()`): "
@@ -327,7 +348,8 @@ def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
     try:
         if fn is None:
             raise CheckFailure(f"`{check.exercise}` is not defined: run the cell that defines it")
-        with _Alarm(timeout_s or check.timeout_s), torch.random.fork_rng(devices=[]), torch.enable_grad():
+        with (_Alarm(timeout_s or check.timeout_s), torch.random.fork_rng(devices=[]), torch.enable_grad(),
+              contextlib.redirect_stderr(io.StringIO())):  # progress bars of the reference's own runs
             torch.manual_seed(0)
             check.func(fn)
         passed, message = True, "passed"

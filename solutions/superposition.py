@@ -12,7 +12,7 @@ import math
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mechinterp.solutions.findings import Finding
 

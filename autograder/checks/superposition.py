@@ -145,64 +145,63 @@ def check_weighted_mse_loss(fn) -> None:
                                "loss.backward() would not reach W")
 
 
-_TRAIN = dict(n_hidden=2, steps=300, batch_size=256, lr=1e-2, seed=3)
+# Two small training problems whose median final loss is the same for every seed (measured over 6 seeds:
+# spread < 3%), so a learner's loop, with its own random draws, can be compared with the reference's:
+# A: dense features, one important feature per instance (alternating), ReLU: keeps the important one;
+# B: sparse features (p = 0.1), linear: a ReLU-trained model evaluated as linear loses ~70% more.
+_PROBLEMS = {
+    "relu": (torch.tensor([[1.0, 0.1], [0.1, 1.0]] * 3), torch.ones(6, 2)),
+    "linear": (torch.ones(6, 2), torch.full((6, 2), 0.1)),
+}
+_TRAIN = dict(n_hidden=1, steps=300, batch_size=128, lr=3e-2, seed=3)
 
 
-def _eval_loss(W: Tensor, b: Tensor, importance: Tensor, probability: Tensor, activation: str) -> Tensor:
-    x = ref.sample_features(4096, probability, _gen(99))
-    return (importance * (x - ref.toy_forward(W, b, x, activation)) ** 2).sum(-1).mean(0)  # [n_instances]
+def _median_loss(W: Tensor, b: Tensor, activation: str) -> float:
+    importance, probability = _PROBLEMS[activation]
+    x = ref.sample_features(8192, probability, _gen(99))
+    per_instance = (importance * (x - ref.toy_forward(W, b, x, activation)) ** 2).sum(-1).mean(0)
+    return float(per_instance.median())
 
 
-@functools.lru_cache(maxsize=4)
-def _reference_training(activation: str) -> tuple[Tensor, Tensor, Tensor]:
-    imp, prob = _train_inputs()
-    W, b = ref.train_toy_models(imp, prob, activation=activation, **_TRAIN)
-    init = torch.randn(W.shape, generator=_gen(5)) * math.sqrt(2 / 7)
-    return _eval_loss(W, b, imp, prob, activation), _eval_loss(init, torch.zeros_like(b), imp, prob, activation), W
-
-
-def _train_inputs() -> tuple[Tensor, Tensor]:
-    """Dense features with steeply decaying importance: the optimum keeps features 0 and 1 only."""
-    return ref.feature_importance(3, 5, 0.5), torch.ones(3, 5)
+@functools.lru_cache(maxsize=2)
+def _reference_loss(activation: str) -> float:
+    """Median loss after the reference's training on problem `activation`."""
+    importance, probability = _PROBLEMS[activation]
+    return _median_loss(*ref.train_toy_models(importance, probability, activation=activation, **_TRAIN),
+                        activation)
 
 
 @exercise(CHAPTER, points=3, timeout_s=30)
 def check_train_toy_models(fn) -> None:
-    imp, prob = _train_inputs()
-    for activation in ("relu", "linear"):
-        out = call(fn, imp, prob, activation=activation, **_TRAIN)
+    for activation, (importance, probability) in _PROBLEMS.items():
+        out = call(fn, importance, probability, activation=activation, **_TRAIN)
         if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)):
             raise CheckFailure("return the trained parameters as a tuple (W, b) of tensors")
         W, b = out
-        if tuple(W.shape) != (3, 2, 5) or tuple(b.shape) != (3, 5):
-            raise CheckFailure(f"W should be [n_instances, n_hidden, n_features] = [3, 2, 5] and b [3, 5]; got "
+        if tuple(W.shape) != (6, 1, 2) or tuple(b.shape) != (6, 2):
+            raise CheckFailure(f"W should be [n_instances, n_hidden, n_features] = [6, 1, 2] and b [6, 2]; got "
                                f"{list(W.shape)} and {list(b.shape)}")
         if W.requires_grad or b.requires_grad:
             raise CheckFailure("return detached tensors (W.detach(), b.detach())")
         if not (torch.isfinite(W).all() and torch.isfinite(b).all()):
             raise CheckFailure("training diverged: W or b contains NaN/inf")
-        ref_loss, init_loss, ref_W = _reference_training(activation)
-        loss = _eval_loss(W, b, imp, prob, activation)
-        if (loss > 0.9 * init_loss).any():
-            raise CheckFailure(f"the loss barely moved from its value at initialisation ({float(loss.mean()):.3f} "
-                               f"vs {float(init_loss.mean()):.3f}): are W and b the tensors your optimizer "
-                               "updates (requires_grad, passed to Adam), and do you call loss.backward() and "
+        want, got = _reference_loss(activation), _median_loss(W, b, activation)
+        case = f"activation={activation!r}, {_TRAIN['steps']} steps, lr={_TRAIN['lr']}"
+        W_one_step = call(fn, importance, probability, activation=activation, **{**_TRAIN, "steps": 1})[0]
+        if torch.allclose(W, W_one_step):
+            raise CheckFailure(f"W after {_TRAIN['steps']} steps equals W after 1 step: training never "
+                               "changes the parameters. Are W and b the tensors your optimizer updates "
+                               "(requires_grad, passed to Adam), and do you call loss.backward() and "
                                "optimizer.step() every step?")
-        kept = W.norm(dim=1) > 0.5  # [3, 5]
-        if not kept[:, :2].all() or kept[:, 2:].any():
-            raise CheckFailure(f"with activation={activation!r}, dense features and I_i = 0.5**i the trained "
-                               "models should keep exactly features 0 and 1 (the most important); yours kept "
-                               f"{[torch.nonzero(r).flatten().tolist() for r in kept]}: is the importance "
-                               "used in the loss, and is the activation passed to toy_forward?")
-        if (loss > 1.25 * ref_loss + 2e-3).any():
-            raise CheckFailure(f"after {_TRAIN['steps']} steps your loss per instance is "
-                               f"{[round(v, 4) for v in loss.tolist()]}, the reference reaches "
-                               f"{[round(v, 4) for v in ref_loss.tolist()]}: do you use lr, batch_size, a fresh "
-                               "batch every step, and optimizer.zero_grad() before backward()?")
-    first = call(fn, imp, prob, steps=5, n_hidden=2, batch_size=64, lr=1e-2, seed=11)
-    if not torch.equal(first[0], call(fn, imp, prob, steps=5, n_hidden=2, batch_size=64, lr=1e-2, seed=11)[0]):
+        if got > 1.25 * want:
+            raise CheckFailure(f"after training your models' median loss is {got:.4f}, the reference reaches "
+                               f"{want:.4f} ({case}): do you use the importance in the loss, pass `activation` "
+                               "to toy_forward, use `lr`, and draw a fresh batch every step?")
+    kwargs = dict(n_hidden=1, steps=5, batch_size=32, lr=1e-2, seed=11)
+    first = call(fn, *_PROBLEMS["relu"], **kwargs)[0]
+    if not torch.equal(first, call(fn, *_PROBLEMS["relu"], **kwargs)[0]):
         raise CheckFailure("two runs with the same seed gave different W: seed the initialisation and the data "
-                           "(a torch.Generator seeded with `seed`)")
+                           "with a torch.Generator seeded with `seed`")
 
 
 @exercise(CHAPTER, points=2)

@@ -37,7 +37,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, plotting

@@ -1,0 +1,53 @@
+"""Lay out an nbgrader course: `nbgrader_config.py` plus `source/<NN_slug>/<NN_slug>.ipynb` per chapter.
+
+After `mechinterp nbgrader init COURSE_DIR` an instructor uses the standard nbgrader commands, run from
+COURSE_DIR: `nbgrader generate_assignment 01_superposition`, collect submissions into
+`submitted/<student>/01_superposition/`, `nbgrader autograde 01_superposition`,
+`nbgrader generate_feedback 01_superposition`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from mechinterp.autograder.build import nbgrader_notebook
+from mechinterp.autograder.chapters import chapters, get_chapter
+
+CONFIG_TEMPLATE = '''\
+# nbgrader configuration written by `mechinterp nbgrader init`.
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = {db_url!r}
+
+# Chapters train small models while they are graded: allow each cell up to {timeout} s.
+# (Execute.timeout, not ExecutePreprocessor.timeout: a user-level Execute.timeout would override the latter.)
+c.Execute.timeout = {timeout}
+c.Execute.interrupt_on_timeout = True
+
+# A learner who deletes a graded check cell still gets it graded: nbgrader puts it back from the source.
+c.OverwriteCells.add_missing_cells = True
+
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+'''
+
+
+def init_course(course_dir: Path, chapter_names: list[str] | None = None, course_id: str = "mechinterp",
+                timeout: int = 600) -> list[Path]:
+    """Write the config and one source notebook per chapter; returns the notebooks written."""
+    root = Path(course_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config = CONFIG_TEMPLATE.format(course_id=course_id, root=str(root),
+                                    db_url=f"sqlite:///{root / 'gradebook.db'}", timeout=timeout)
+    (root / "nbgrader_config.py").write_text(config, encoding="utf-8")
+    selected = [get_chapter(n) for n in chapter_names] if chapter_names else list(chapters().values())
+    written = []
+    for ch in selected:
+        path = root / "source" / ch.stem / f"{ch.stem}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbgrader_notebook(ch), path)
+        written.append(path)
+    return written
