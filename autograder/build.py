@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import os
 import textwrap
 import time
 from dataclasses import dataclass
@@ -139,7 +140,10 @@ def execute(nb: NotebookNode, cwd: Path, timeout: int = 900) -> NotebookNode:
     from nbclient import NotebookClient
 
     nb = copy.deepcopy(nb)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    # figures must be captured inline even where the caller set a non-interactive MPLBACKEND (e.g. Agg)
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client.execute(env=env)
     return nb
 
 

@@ -114,7 +114,7 @@ def _trap_reference_calls() -> Iterator[None]:
 
 def _snapshot(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return value.detach().clone()
+        return value.detach().clone().requires_grad_(value.requires_grad)
     if isinstance(value, (list, tuple)):
         return type(value)(_snapshot(v) for v in value)
     if isinstance(value, dict):
@@ -147,10 +147,10 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Call the learner's `fn` on copies of the inputs; fail helpfully on anything but a clean return."""
     if not callable(fn):
         raise CheckFailure(f"expected a function, got {type(fn).__name__}")
-    before = _snapshot((args, kwargs))
+    given_args, given_kwargs = _snapshot((args, kwargs))  # the learner works on copies of the inputs
     try:
         with _trap_reference_calls():
-            out = fn(*args, **kwargs)
+            out = fn(*given_args, **given_kwargs)
     except ReferenceCalled as e:
         raise CheckFailure(f"your function calls the reference solution ({e.args[0]}); write it yourself") from None
     except NotImplementedError:
@@ -160,7 +160,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except Exception as e:  # learner code may raise anything; report it, don't crash the grader
         msg = f"{type(e).__name__}: {e}".strip()
         raise CheckFailure(f"your function raised {msg}{_learner_frame(e.__traceback__)}") from None
-    if _changed(before, (args, kwargs)):
+    if _changed((args, kwargs), (given_args, given_kwargs)):
         raise CheckFailure(
             "your function modified its input in place (e.g. `x += ...`, `x[...] = ...`, `.relu_()`): "
             "use out-of-place operations or work on a `.clone()`"

@@ -15,10 +15,9 @@ def _isolated_jupyter(tmp_path_factory):
     """A developer's own Jupyter/IPython/nbgrader config must not change results."""
     base = tmp_path_factory.mktemp("jupyter-home")
     saved = {k: os.environ.get(k) for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-                                             "IPYTHONDIR", "MPLBACKEND")}
+                                             "IPYTHONDIR")}
     for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         os.environ[key] = str(base / key.lower())
-    os.environ["MPLBACKEND"] = "Agg"
     yield
     for k, v in saved.items():
         if v is None:

@@ -1,0 +1,173 @@
+"""The check harness itself: diagnostics, isolation, timeouts, the honesty guard, determinism, the public API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from mechinterp.autograder import CheckFailure, check, grade
+from mechinterp.autograder.harness import Check, call, expect_close, expect_equal_answer, run_check
+
+
+def failure(got, want, **kw) -> str:
+    with pytest.raises(CheckFailure) as e:
+        expect_close(got, want, **kw)
+    return str(e.value)
+
+
+WANT = torch.arange(1.0, 13.0).reshape(3, 4)
+
+
+def test_expect_close_accepts_tolerable_differences():
+    expect_close(WANT + 1e-7, WANT)
+
+
+@pytest.mark.parametrize("got, fragment", [
+    ([1, 2], "should be a torch.Tensor"),
+    (WANT.T.contiguous(), "transposed"),
+    (WANT.reshape(12), "has shape [12], expected [3, 4]"),
+    (WANT.double(), "float64"),
+    (torch.where(WANT > 5, WANT, torch.nan), "NaN"),
+    (-WANT, "wrong sign"),
+    (WANT * 3, "times 3"),
+    (WANT + 0.5, "off by a constant +0.5"),
+    (WANT.to("meta"), "is on meta"),
+])
+def test_expect_close_diagnoses(got, fragment):
+    assert fragment in failure(got, WANT)
+
+
+def test_named_factor_and_square_transpose():
+    assert "1/n_features" in failure(WANT / 4, WANT, factors={"n_features": 4})
+    square = torch.arange(9.0).reshape(3, 3)
+    assert "transposed" in failure(square.T, square)
+
+
+def test_mistake_hint_wins_over_generic_diagnosis():
+    msg = failure(WANT * 2, WANT, mistakes={"you doubled it by summing twice": WANT * 2})
+    assert msg.startswith("you doubled it")
+
+
+def test_generic_difference_reports_location():
+    got = WANT.clone()
+    got[1, 2] = 100
+    assert "at index [1, 2]" in failure(got, WANT)
+
+
+def test_call_reports_not_implemented_exceptions_and_mutation():
+    def stub(x):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        call(stub, WANT)
+
+    def broken(x):
+        return x @ torch.ones(5)
+
+    with pytest.raises(CheckFailure, match="raised RuntimeError"):
+        call(broken, WANT)
+
+    def mutates(x):
+        x += 1
+        return x
+
+    original = WANT.clone()
+    with pytest.raises(CheckFailure, match="in place"):
+        call(mutates, WANT)
+    assert torch.equal(WANT, original)
+
+
+def test_honesty_guard_rejects_calls_into_the_reference():
+    from mechinterp.solutions import superposition as ref
+    from mechinterp.solutions.superposition import feature_importance as imported_early
+
+    def wrapper(k, n, d):
+        return imported_early(k, n, d)
+
+    def via_module(k, n, d):
+        return ref.feature_importance(k, n, d) + 0
+
+    for fn in (ref.feature_importance, wrapper, via_module):
+        with pytest.raises(CheckFailure, match="calls the reference solution"):
+            check("superposition", "feature_importance", fn)
+    # the reference works normally again afterwards
+    assert ref.feature_importance(1, 2, 0.5).tolist() == [[1.0, 0.5]]
+
+
+def test_one_failing_exercise_does_not_stop_the_others(superposition_reference):
+    learner = dict(superposition_reference)
+    learner["toy_forward"] = lambda *a, **k: 1 / 0
+    learner["feature_importance"] = lambda *a, **k: (_ for _ in ()).throw(SystemExit(3))
+    del learner["classify_phase"]
+    report = grade("superposition", learner)
+    by_name = {r.exercise: r for r in report.results}
+    assert not by_name["toy_forward"].passed and "ZeroDivisionError" in by_name["toy_forward"].message
+    assert not by_name["feature_importance"].passed and "SystemExit" in by_name["feature_importance"].message
+    assert "not defined" in by_name["classify_phase"].message
+    assert by_name["feature_dimensionality"].passed
+    assert report.score == report.max_score - 1 - 2 - 1
+
+
+def test_timeout_scores_zero_and_returns_promptly():
+    def slow(_fn):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    result = run_check(Check("x", "spin", 2, slow, timeout_s=0.5), lambda: None)
+    assert not result.passed and result.points == 0 and "timed out" in result.message
+    assert time.perf_counter() - start < 5
+
+
+def test_untouched_stubs_score_zero_with_not_implemented(superposition_reference):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    learner = {name: stub for name in superposition_reference if not name.startswith("_")}
+    report = grade("superposition", learner)
+    assert report.score == 0
+    assert all(r.message.startswith("not implemented yet") for r in report.results)
+
+
+def test_grading_is_deterministic(superposition_reference):
+    first = grade("superposition", superposition_reference)
+    second = grade("superposition", superposition_reference)
+    assert [(r.exercise, r.points, r.message) for r in first.results] == [
+        (r.exercise, r.points, r.message) for r in second.results]
+    assert first.score == first.max_score == 18
+
+
+def test_check_prints_on_success_and_raises_assertion_on_failure(capsys, superposition_reference):
+    check("superposition", "feature_importance", superposition_reference["feature_importance"])
+    assert "✓ feature_importance: passed" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="start the powers at 0"):
+        check("superposition", "feature_importance",
+              lambda k, n, d: (d ** torch.arange(1, n + 1).float()).repeat(k, 1))
+    with pytest.raises(KeyError, match="no exercise"):
+        check("superposition", "nonexistent", lambda: None)
+
+
+def test_check_failure_renders_without_traceback_in_ipython():
+    lines = CheckFailure("hint text")._render_traceback_()
+    assert len(lines) == 1 and "hint text" in lines[0]
+
+
+def test_expect_equal_answer():
+    expect_equal_answer(" B ", "b", {}, default_hint="x")
+    with pytest.raises(CheckFailure, match="specific"):
+        expect_equal_answer(3, 2, {3: "specific"}, default_hint="generic")
+    with pytest.raises(CheckFailure, match="generic"):
+        expect_equal_answer(4, 2, {3: "specific"}, default_hint="generic")
+
+
+def test_grade_accepts_a_module(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "my_answers.py").write_text("import torch\n"
+                                            "def feature_importance(k, n, d):\n"
+                                            "    return (d ** torch.arange(n, dtype=torch.float32)).repeat(k, 1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    report = grade("superposition", importlib.import_module("my_answers"))
+    assert report.results[0].passed and report.score == 1

@@ -1,0 +1,127 @@
+"""A real nbgrader round trip on the course layout that `mechinterp nbgrader init` writes."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
+from mechinterp.autograder.chapters import get_chapter
+from mechinterp.autograder.nbgrader_course import init_course
+
+pytestmark = pytest.mark.slow
+ASSIGNMENT = "01_superposition"
+CH = get_chapter("superposition")
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
+                          timeout=900, env=env)  # nbgrader runs `alembic` from PATH
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _fill(nb, bodies: dict[str, str]):
+    """A submission: the release notebook with some stubs replaced by code."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "exercise" in tags(cell) and exercise_of(cell) in bodies:
+            cell.source = inject(cell.source, bodies[exercise_of(cell)], markers=False)
+    return nb
+
+
+def _without_experiments(nb):
+    """Learners may delete ungraded cells; the quick submissions below skip the training runs."""
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if "experiment" not in tags(c)]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = tmp_path_factory.mktemp("course")
+    init_course(course, ["superposition"])
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    release = nbformat.read(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    reference = {name: reference_body(CH, name) for name in CH.checks()}
+
+    mutant = dict(reference)
+    mutant["feature_dimensionality"] = (  # forgets to normalise W_i in the denominator
+        "norms = W.norm(dim=1)\n"
+        "overlaps = torch.einsum('khi,khj->kij', W, W)\n"
+        "return norms**2 / (overlaps**2).sum(-1).clamp_min(1e-12)")
+
+    deleted = _without_experiments(_fill(release, reference))
+    deleted.cells = [c for c in deleted.cells if "check" not in tags(c) or exercise_of(c) != "toy_forward"]
+
+    edited = _without_experiments(_fill(release, {**reference, "feature_importance": "return torch.ones(1)"}))
+    for cell in edited.cells:
+        if "check" in tags(cell) and exercise_of(cell) == "feature_importance":
+            cell.source = "pass  # no check here"
+
+    submissions = {
+        "alice": _fill(release, reference),  # everything right, full notebook with experiments
+        "bob": release,  # untouched
+        "carol": _without_experiments(_fill(release, mutant)),
+        "dave": deleted,
+        "erin": edited,
+    }
+    for student, nb in submissions.items():
+        path = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    log = nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force")
+
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="mechinterp") as gb:
+        for student in submissions:
+            nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+            scores[student] = {g.name: g.auto_score for g in nb.grades}
+    return course, release, scores, log
+
+
+def test_release_equals_student_notebook(graded):
+    _, release, _, _ = graded
+    student = student_notebook(CH)
+    assert [(c.cell_type, c.source) for c in release.cells] == [(c.cell_type, c.source) for c in student.cells]
+
+
+def test_reference_submission_scores_full_marks(graded):
+    _, _, scores, _ = graded
+    assert None not in scores["alice"].values()
+    assert sum(scores["alice"].values()) == 18
+
+
+def test_untouched_release_scores_zero(graded):
+    _, _, scores, _ = graded
+    assert sum(scores["bob"].values()) == 0
+
+
+def test_mutant_loses_exactly_its_points_and_gets_the_hint(graded):
+    course, _, scores, _ = graded
+    assert scores["carol"]["check_feature_dimensionality"] == 0
+    assert sum(scores["carol"].values()) == 18 - 2
+    feedback = (course / "feedback" / "carol" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "normalise W_i in the denominator" in feedback
+
+
+def test_deleted_check_cell_is_restored_and_graded(graded):
+    _, _, scores, _ = graded
+    assert scores["dave"]["check_toy_forward"] == 2  # graded, not silently None
+    assert sum(scores["dave"].values()) == 18
+
+
+def test_edited_check_cell_is_overwritten_from_the_source(graded):
+    course, _, scores, _ = graded
+    assert scores["erin"]["check_feature_importance"] == 0
+    assert sum(scores["erin"].values()) == 17
