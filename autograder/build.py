@@ -20,9 +20,8 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-from nbformat import NotebookNode
-
 from mechinterp.autograder.chapters import Chapter, get_chapter
+from nbformat import NotebookNode
 
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

@@ -24,7 +24,6 @@ def _same_cells(a, b) -> bool:
 
 def _cmd_start(args) -> int:
     import nbformat
-
     from mechinterp.autograder.build import student_notebook
 
     target = Path(args.dir)

@@ -154,7 +154,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except ReferenceCalled as e:
         raise CheckFailure(f"your function calls the reference solution ({e.args[0]}); write it yourself") from None
     except NotImplementedError:
-        raise NotImplementedYet("not implemented yet: replace `raise NotImplementedError()` with your code")
+        raise NotImplementedYet("not implemented yet: replace `raise NotImplementedError()` with your code") from None
     except CheckFailure:
         raise
     except Exception as e:  # learner code may raise anything; report it, don't crash the grader

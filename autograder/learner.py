@@ -14,7 +14,6 @@ import io
 import json
 from pathlib import Path
 
-
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 

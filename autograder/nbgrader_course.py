@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-
 from mechinterp.autograder.build import nbgrader_notebook
 from mechinterp.autograder.chapters import chapters, get_chapter
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
+from mechinterp.solutions.findings import Finding
 from torch import Tensor
 from tqdm import tqdm
-
-from mechinterp.solutions.findings import Finding
 
 NOT_REPRESENTED, DEDICATED, SUPERPOSED = 0, 1, 2
 PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")

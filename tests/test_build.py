@@ -9,7 +9,6 @@ import textwrap
 
 import nbformat
 import pytest
-
 from mechinterp.autograder.build import (
     BEGIN,
     END,

@@ -6,7 +6,6 @@ import time
 
 import pytest
 import torch
-
 from mechinterp.autograder import CheckFailure, check, grade
 from mechinterp.autograder.harness import Check, call, expect_close, expect_equal_answer, run_check
 

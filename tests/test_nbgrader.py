@@ -10,7 +10,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
 from mechinterp.autograder.chapters import get_chapter
 from mechinterp.autograder.nbgrader_course import init_course

@@ -7,10 +7,9 @@ import functools
 import math
 
 import torch
-from torch import Tensor
-
 from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
 from mechinterp.solutions import superposition as ref
+from torch import Tensor
 
 CHAPTER = "superposition"
 

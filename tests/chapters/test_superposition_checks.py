@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-
 from mechinterp.autograder.chapters import get_chapter
 from mechinterp.autograder.harness import run_check
 
