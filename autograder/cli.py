@@ -115,6 +115,36 @@ def _cmd_reproduce(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_zoo(args) -> int:
+    from mechinterp.course.toolkit import zoo
+
+    if args.zoo_command == "list":
+        for name in zoo.zoo_names():
+            card = zoo.load_card(name)
+            cfg = card["config"]
+            size = (zoo.zoo_dir() / name / "model.safetensors").stat().st_size / 1e6
+            print(f"zoo/{name:14s} {cfg['n_layer']} layers, d_model {cfg['n_embd']}, {cfg['n_head']} heads, "
+                  f"vocab {cfg['vocab_size']}, {size:.1f} MB, trained {card['train_seconds'] / 60:.0f} min")
+        return 0
+    if args.zoo_command == "train":
+        from mechinterp.course.toolkit.zoo_train import train
+
+        out = Path(args.out) if args.out else None
+        card = train(args.name, out, Path(args.cache) if args.cache else None)
+        print(f"trained {args.name} in {card['train_seconds'] / 60:.1f} min")
+        return 0
+    from mechinterp.solutions.findings import format_findings
+
+    failed = 0
+    for name in [args.name] if args.name else zoo.zoo_names():
+        start = time.perf_counter()
+        found = zoo.verify(name)
+        print(format_findings(f"zoo/{name}", found))
+        print(f"({time.perf_counter() - start:.1f} s)\n")
+        failed += sum(not f.passed for f in found)
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mechinterp", description="Mechanistic interpretability course.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -144,6 +174,18 @@ def parser() -> argparse.ArgumentParser:
     ni.add_argument("--chapters", nargs="*", default=None)
     ni.add_argument("--course-id", default="mechinterp")
     ni.set_defaults(func=_cmd_nbgrader)
+
+    z = sub.add_parser("zoo", help="the offline model zoo")
+    zsub = z.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="list the shipped models").set_defaults(func=_cmd_zoo)
+    zt = zsub.add_parser("train", help="train a zoo model from its recipe (seeded)")
+    zt.add_argument("name")
+    zt.add_argument("--out", default=None, help="folder to write NAME/ into (default: the installed zoo)")
+    zt.add_argument("--cache", default=None, help="download cache for text corpora")
+    zt.set_defaults(func=_cmd_zoo)
+    zv = zsub.add_parser("verify", help="re-check checksums and the phenomena each model is shipped for")
+    zv.add_argument("name", nargs="?")
+    zv.set_defaults(func=_cmd_zoo)
 
     r = sub.add_parser("reproduce", help="rerun the reference experiments; print findings beside the paper's")
     r.add_argument("chapters", nargs="*")

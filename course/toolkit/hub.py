@@ -1,0 +1,49 @@
+"""Hub models (GPT-2 family) through the same wrapper as the zoo; offline they fail fast and say what to use."""
+
+from __future__ import annotations
+
+import os
+
+from transformers import AutoTokenizer, GPT2LMHeadModel
+
+OFFLINE_ALTERNATIVE = {"gpt2": "zoo/text-lm"}
+HUB_TIMEOUT_S = 5.0
+
+
+class HubUnavailable(RuntimeError):
+    pass
+
+
+def _in_local_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
+def _reachable(name: str) -> str | None:
+    """None when the hub answers for `name`, else the reason it does not (within HUB_TIMEOUT_S)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return "HF_HUB_OFFLINE=1 is set"
+    from huggingface_hub import model_info
+
+    try:
+        model_info(name, timeout=HUB_TIMEOUT_S)
+        return None
+    except Exception as e:  # DNS failure, refused connection, timeout, 404, ...
+        return f"{type(e).__name__}: {str(e)[:200]}"
+
+
+def load_hub_gpt2(name: str) -> tuple[GPT2LMHeadModel, object]:
+    """A GPT-2-family model and its tokenizer from the hub (or the local HF cache)."""
+    if not _in_local_cache(name):
+        reason = _reachable(name)
+        if reason is not None:
+            alternative = OFFLINE_ALTERNATIVE.get(name.split("/")[-1].split("-")[0], "zoo/text-lm")
+            raise HubUnavailable(
+                f"cannot load {name!r} from the Hugging Face hub ({reason}). Offline, use the zoo model "
+                f"load_model({alternative!r}) instead (`mechinterp zoo list` shows the zoo)."
+            )
+    model = GPT2LMHeadModel.from_pretrained(name)
+    if not isinstance(model, GPT2LMHeadModel):
+        raise TypeError(f"{name} is not a GPT-2-architecture model")
+    return model, AutoTokenizer.from_pretrained(name)

@@ -1,0 +1,73 @@
+"""MODEL_CARD.md for each zoo entry, written from its card.json (what training recorded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATA = {
+    "attn-only-1l": "Generated: sequences of random segments (length 4-12, tokens uniform over 64 ids), every "
+                    "segment appearing twice, pieces shuffled and cut to 64 tokens (`toolkit.data."
+                    "induction_segments_batch`). About half the tokens are predictable in context, at offsets "
+                    "position cannot predict.",
+    "text-lm": "Real English text from Debian packages (fetched with `apt-get download`, unpacked with "
+               "`dpkg-deb -x`): the World English Bible (`sword-text-web`, public domain), WordNet 3.0 glosses "
+               "and examples (`wordnet-base`, WordNet 3.0 license), the fortune files (`fortunes`, "
+               "`fortunes-min`). ~2,000-character documents, 1% held out by document; byte-level BPE "
+               "(vocab 4,096) trained on the training documents with `tokenizers`. See `toolkit.corpus`.",
+}
+DATA["attn-only-2l"] = DATA["attn-only-1l"]
+
+PURPOSE = {
+    "attn-only-1l": "The control for chapter 03: one attention layer cannot compose heads, so no induction head.",
+    "attn-only-2l": "Chapter 03: a previous-token head in layer 0 composes with an induction head in layer 1.",
+    "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
+}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def write_model_card(entry: Path) -> str:
+    """Write entry/MODEL_CARD.md from entry/card.json (the entry folder is named after the model)."""
+    name = entry.name
+    card = json.loads((entry / "card.json").read_text())
+    cfg = card["config"]
+    arch = (f"`transformers.GPT2LMHeadModel`, {cfg['n_layer']} layer(s), d_model {cfg['n_embd']}, "
+            f"{cfg['n_head']} heads, context {cfg['n_ctx']}, vocab {cfg['vocab_size']}, "
+            f"{'attention-only (each MLP replaced by `ZeroMLP`)' if cfg['attn_only'] else 'with MLPs (4 x d_model)'}, "
+            f"{'tied' if cfg['tie_word_embeddings'] else 'untied'} embeddings, pre-LayerNorm, learned positions")
+    lines = [
+        f"# Model card: `zoo/{name}`", "", PURPOSE.get(name, ""), "",
+        "## Architecture", arch, "",
+        "## Data", DATA.get(name, ""), "",
+        "## Training",
+        f"AdamW (betas 0.9/0.95, weight decay {cfg['weight_decay']}), lr {cfg['lr']} with {cfg['warmup']} warm-up "
+        f"steps, then {'cosine decay to 10%' if cfg.get('cosine', True) else 'constant'}, {cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
+        f"tokens, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'fp32'}, seed {cfg['seed']}. "
+        f"Reproduce: `mechinterp zoo train {name}`.", "",
+        f"Trained in {card['train_seconds'] / 60:.1f} min on {card['machine']} (CPU), torch {card['torch']}.", "",
+        "## Measured at the end of training", "",
+        "| metric | value |", "|---|---|",
+    ]
+    for key, value in card["metrics"].items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                lines.append(f"| {key}.{k} | {_fmt(v)} |")
+        else:
+            lines.append(f"| {key} | {_fmt(value)} |")
+    if "corpus" in card:
+        lines += ["", "## Corpus", "", *[f"- {k}: {v:,}" for k, v in card["corpus"].items()], "",
+                  "Debian packages (sha256):", *[f"- `{k}`: `{v}`" for k, v in card["debian_packages"].items()]]
+    lines += ["", "## Files", "", f"- `model.safetensors` (sha256 `{card['sha256']}`), `config.json`, `card.json`"
+              + (", `tokenizer.json`, `heldout.safetensors` (60k held-out token ids for `zoo verify`)"
+                 if name == "text-lm" else ""),
+              "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
+    text = "\n".join(lines)
+    (entry / "MODEL_CARD.md").write_text(text)
+    return text

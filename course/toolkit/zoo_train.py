@@ -1,0 +1,199 @@
+"""Training recipes for the offline model zoo (`mechinterp zoo train NAME`).
+
+Every recipe is seeded and records its configuration, data provenance, time and final metrics into the
+zoo entry's `card.json`, from which its MODEL_CARD.md is written. Long runs checkpoint every few hundred
+steps into `<out>.ckpt/` and resume from there when restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from mechinterp.course.toolkit.data import induction_segments_batch
+from mechinterp.course.toolkit.model_card import write_model_card
+from mechinterp.course.toolkit.zoo import make_attn_only, sha256, zoo_dir
+from safetensors.torch import save_file
+from tqdm import tqdm
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_ctx: int
+    vocab_size: int
+    attn_only: bool
+    tie_word_embeddings: bool
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    weight_decay: float
+    seed: int
+    threads: int = 2
+    bf16: bool = False
+    cosine: bool = True  # False: constant learning rate after warm-up
+    extra: dict = field(default_factory=dict)
+
+
+RECIPES = {
+    "attn-only-1l": TrainConfig("attn-only-1l", 1, 64, 4, 64, 64, True, False, 12_000, 64, 1e-3, 100, 0.0, 0,
+                                threads=1, cosine=False),
+    "attn-only-2l": TrainConfig("attn-only-2l", 2, 64, 4, 64, 64, True, False, 12_000, 64, 1e-3, 100, 0.0, 0,
+                                threads=1, cosine=False),
+    "text-lm": TrainConfig("text-lm", 4, 192, 6, 128, 4096, False, True, 2_200, 32, 2e-3, 200, 0.01, 0,
+                           bf16=True),
+}
+
+
+def gpt2_config(cfg: TrainConfig, bos_eos: int = 0) -> GPT2Config:
+    return GPT2Config(
+        vocab_size=cfg.vocab_size, n_positions=cfg.n_ctx, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+        n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=bos_eos,
+        eos_token_id=bos_eos, tie_word_embeddings=cfg.tie_word_embeddings, attn_only=cfg.attn_only,
+    )
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if not cfg.cosine:
+        return cfg.lr
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _train_loop(cfg: TrainConfig, model: GPT2LMHeadModel, batches: Iterator[torch.Tensor], ckpt: Path,
+                log) -> dict:
+    """AdamW + warmup/cosine; resumes from `ckpt` if present; returns timing information."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    start_step, elapsed = 0, 0.0
+    if (ckpt / "state.pt").exists():
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start_step, elapsed = state["step"], state["elapsed"]
+        random.setstate(state["py_random"])
+        torch.set_rng_state(state["torch_random"])
+        log(f"resumed at step {start_step}")
+    model.train()
+    t0 = time.perf_counter()
+    for step in tqdm(range(start_step, cfg.steps), desc=cfg.name, initial=start_step, total=cfg.steps,
+                     mininterval=10):
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        x = next(batches)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = model(x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == cfg.steps - 1:
+            log(f"step {step} loss {loss.item():.4f} lr {_lr(cfg, step):.2e} "
+                f"elapsed {elapsed + time.perf_counter() - t0:.0f}s")
+        if (step + 1) % 250 == 0 and step + 1 < cfg.steps:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+                        "elapsed": elapsed + time.perf_counter() - t0, "py_random": random.getstate(),
+                        "torch_random": torch.get_rng_state()}, ckpt / "state.pt")
+    model.eval()
+    return {"train_seconds": round(elapsed + time.perf_counter() - t0, 1)}
+
+
+def _save(model: GPT2LMHeadModel, out: Path, card: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)  # tied to transformer.wte.weight
+    save_file(state, out / "model.safetensors")
+    model.config.to_json_file(out / "config.json")
+    card["sha256"] = sha256(out / "model.safetensors")
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_model_card(out)
+
+
+def train_attn_only(cfg: TrainConfig, out: Path, log=print) -> dict:
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    model = make_attn_only(GPT2LMHeadModel(gpt2_config(cfg)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def batches():
+        while True:
+            yield induction_segments_batch(cfg.batch_size, cfg.n_ctx, cfg.vocab_size, gen)
+
+    timing = _train_loop(cfg, model, batches(), out.with_suffix(".ckpt"), log)
+    from mechinterp.course.toolkit.zoo import measure_induction  # after training: evaluation only
+
+    card = {"config": asdict(cfg), **timing, "data": "induction_segments_batch (repeated random segments)",
+            "metrics": measure_induction(model), "machine": f"{platform.machine()}, {cfg.threads} threads",
+            "torch": torch.__version__}
+    _save(model, out, card)
+    return card
+
+
+def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
+    from mechinterp.course.toolkit.corpus import DOC_SEPARATOR, build_corpus
+    from mechinterp.course.toolkit.text_data import (
+        encode_documents,
+        ngram_baselines,
+        train_tokenizer,
+        window_batches,
+    )
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    docs, checksums = build_corpus(cache)
+    rng = random.Random(cfg.seed)
+    rng.shuffle(docs)
+    n_val = max(1, len(docs) // 100)
+    val_docs, train_docs = docs[:n_val], docs[n_val:]
+    tokenizer = train_tokenizer(train_docs, cfg.vocab_size, DOC_SEPARATOR)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    train_ids = encode_documents(tokenizer, train_docs, DOC_SEPARATOR)
+    val_ids = encode_documents(tokenizer, val_docs, DOC_SEPARATOR)
+    log(f"corpus: {len(docs)} documents, {len(train_ids):,} train / {len(val_ids):,} held-out tokens")
+    model = GPT2LMHeadModel(gpt2_config(cfg, bos_eos=tokenizer.token_to_id(DOC_SEPARATOR)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    timing = _train_loop(cfg, model, window_batches(train_ids, cfg.batch_size, cfg.n_ctx, gen),
+                         out.with_suffix(".ckpt"), log)
+    from mechinterp.course.toolkit.zoo import heldout_loss, logit_lens_curve, measure_induction
+
+    metrics = {
+        "heldout_loss": heldout_loss(model, val_ids, cfg.n_ctx),
+        **ngram_baselines(train_ids, val_ids, cfg.vocab_size),
+        "logit_lens_logprob": logit_lens_curve(model, val_ids, cfg.n_ctx),
+        "induction": measure_induction(model),
+    }
+    save_file({"ids": val_ids[:60_000].to(torch.int16).contiguous()}, out / "heldout.safetensors")
+    card = {"config": asdict(cfg), **timing, "metrics": metrics, "debian_packages": checksums,
+            "corpus": {"documents": len(docs), "train_tokens": len(train_ids), "heldout_tokens": len(val_ids),
+                       "characters": sum(map(len, docs))},
+            "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
+    _save(model, out, card)
+    return card
+
+
+def train(name: str, out_root: Path | None = None, cache: Path | None = None, log=print) -> dict:
+    if name not in RECIPES:
+        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}")
+    cfg = RECIPES[name]
+    out = (out_root or zoo_dir()) / name
+    if cfg.name == "text-lm":
+        return train_text_lm(cfg, out, cache or Path(".mechinterp-cache") / "debian", log)
+    return train_attn_only(cfg, out, log)

@@ -1,0 +1,177 @@
+"""The hooks API is faithful: cached activations recompose the model's own computation, patches do exactly
+what they say, and bad input gets a clear error. Run on random-weight GPT-2 models built from configs (the
+same adapter code loads the zoo and the hub)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from mechinterp.course.toolkit.model import HookedModel, load_model, patch
+from mechinterp.course.toolkit.zoo import make_attn_only
+
+
+def make(attn_only: bool = False, n_layer: int = 3, seed: int = 0) -> HookedModel:
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=61, n_positions=24, n_embd=32, n_layer=n_layer, n_head=4, resid_pdrop=0.0,
+                     embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, attn_only=attn_only)
+    hf = GPT2LMHeadModel(cfg)
+    if attn_only:
+        make_attn_only(hf)
+    with torch.no_grad():  # GPT-2 initialises biases at 0: make them non-zero so the tests see them
+        for name, p in hf.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    return HookedModel(hf, name="random")
+
+
+@pytest.fixture(params=[False, True], ids=["with-mlp", "attn-only"])
+def model(request):
+    return make(request.param)
+
+
+TOKENS = torch.randint(0, 61, (3, 20), generator=torch.Generator().manual_seed(1))
+
+
+def test_cache_has_every_hook_with_documented_shapes(model):
+    logits, cache = model.run_with_cache(TOKENS)
+    assert set(cache) == set(model.hook_names)
+    b, p, h, dh, d = 3, 20, 4, 8, 32
+    assert cache["blocks.0.attn.hook_q"].shape == (b, p, h, dh)
+    assert cache["blocks.0.attn.hook_pattern"].shape == (b, h, p, p)
+    assert cache["blocks.0.attn.hook_z"].shape == (b, p, h, dh)
+    assert cache["blocks.0.attn.hook_result"].shape == (b, p, h, d)
+    assert cache["blocks.2.hook_resid_post"].shape == (b, p, d)
+    assert cache.stack("hook_resid_post").shape == (3, b, p, d)
+    assert logits.shape == (b, p, 61)
+
+
+def test_cache_recomposes_the_forward_pass(model):
+    logits, c = model.run_with_cache(TOKENS)
+    assert torch.equal(logits, model(TOKENS))  # caching changes nothing
+    assert torch.equal(c["hook_embed"] + c["hook_pos_embed"], c["blocks.0.hook_resid_pre"])
+    for layer in range(model.n_layers):
+        p = f"blocks.{layer}."
+        heads = c[p + "attn.hook_result"].sum(-2) + model.b_O(layer)
+        torch.testing.assert_close(heads, c[p + "hook_attn_out"], atol=1e-5, rtol=1e-5)
+        assert torch.equal(c[p + "hook_resid_mid"], c[p + "hook_resid_pre"] + c[p + "hook_attn_out"])
+        if layer + 1 < model.n_layers:
+            assert torch.equal(c[p + "hook_resid_post"], c[f"blocks.{layer + 1}.hook_resid_pre"])
+        pattern = c[p + "attn.hook_pattern"]
+        torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
+        assert float(pattern.triu(1).abs().max()) == 0.0  # causal
+        v = c[p + "attn.hook_v"]
+        torch.testing.assert_close(c[p + "attn.hook_z"], torch.einsum("bhqk,bkhd->bqhd", pattern, v))
+        q = torch.einsum("bpm,hmd->bphd", c[p + "ln1.hook_normalized"], model.W_Q(layer))
+        q = q + model.hf.transformer.h[layer].attn.c_attn.bias[: model.d_model].reshape(model.n_heads, -1)
+        torch.testing.assert_close(q, c[p + "attn.hook_q"], atol=1e-5, rtol=1e-5)
+    if model.attn_only:
+        assert torch.equal(c["blocks.0.hook_resid_post"], c["blocks.0.hook_resid_mid"])
+    else:
+        torch.testing.assert_close(c["blocks.0.hook_resid_mid"] + c["blocks.0.hook_mlp_out"],
+                                   c["blocks.0.hook_resid_post"])
+    torch.testing.assert_close(c["ln_final.hook_normalized"] @ model.W_U, logits, atol=1e-5, rtol=1e-5)
+
+
+def test_matches_transformers_own_attention(model):
+    reference = GPT2LMHeadModel(model.cfg)
+    if model.attn_only:
+        make_attn_only(reference)
+    reference.load_state_dict(model.hf.state_dict())
+    reference.set_attn_implementation("sdpa")
+    torch.testing.assert_close(model(TOKENS), reference.eval()(TOKENS).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_noop_patches_everywhere_leave_logits_bit_identical(model):
+    clean = model(TOKENS)
+    hooks = [(n, lambda act, hook: act) for n in model.hook_names] + [(n, lambda a, h: None) for n in model.hook_names]
+    with model.hooks(hooks):
+        assert torch.equal(model(TOKENS), clean)
+
+
+def test_patching_a_clean_cache_restores_clean_logits(model):
+    corrupt = TOKENS.flip(-1)
+    clean_logits, clean = model.run_with_cache(TOKENS)
+    assert not torch.allclose(model(corrupt), clean_logits)
+    # the whole residual stream at the start: exactly the clean run
+    with model.hooks([("blocks.0.hook_resid_pre", patch("replace", clean["blocks.0.hook_resid_pre"]))]):
+        assert torch.equal(model(corrupt), clean_logits)
+    # the last block's output: exactly the clean logits
+    last = f"blocks.{model.n_layers - 1}.hook_resid_post"
+    with model.hooks([(last, patch("replace", clean[last]))]):
+        assert torch.equal(model(corrupt), clean_logits)
+    # every head's output, MLP output and the embeddings: the clean run up to float reassociation
+    names = ["hook_embed", "hook_pos_embed"] + [f"blocks.{l}.attn.hook_result" for l in range(model.n_layers)]
+    if not model.attn_only:
+        names += [f"blocks.{l}.hook_mlp_out" for l in range(model.n_layers)]
+    with model.hooks([(n, patch("replace", clean[n])) for n in names]):
+        torch.testing.assert_close(model(corrupt), clean_logits, atol=1e-5, rtol=1e-5)
+    with model.hooks([(f"blocks.{l}.hook_resid_mid", patch("replace", clean[f"blocks.{l}.hook_resid_mid"]))
+                      for l in range(model.n_layers)]):
+        torch.testing.assert_close(model(corrupt), clean_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_patch_modes_touch_only_what_they_select(model):
+    _, base = model.run_with_cache(TOKENS)
+    name = "blocks.1.attn.hook_z"
+    with model.hooks([(name, patch("zero", head=2))]):
+        _, c = model.run_with_cache(TOKENS, names_filter=[name, "blocks.1.attn.hook_result"])
+    assert float(c[name][:, :, 2].abs().max()) == 0 and torch.equal(c[name][:, :, :2], base[name][:, :, :2])
+    assert float(c["blocks.1.attn.hook_result"][:, :, 2].abs().max()) == 0
+    mean = base["blocks.0.hook_attn_out"].mean((0, 1))
+    with model.hooks([("blocks.0.hook_attn_out", patch("mean", mean, pos=5))]):
+        _, c = model.run_with_cache(TOKENS, names_filter="blocks.0.hook_attn_out")
+    assert torch.equal(c["blocks.0.hook_attn_out"][:, 5], mean.expand(3, -1))
+    assert torch.equal(c["blocks.0.hook_attn_out"][:, 4], base["blocks.0.hook_attn_out"][:, 4])
+    delta = torch.ones(32)
+    with model.hooks([("blocks.0.hook_resid_pre", patch("add", delta))]):
+        _, c = model.run_with_cache(TOKENS, names_filter="blocks.0.hook_resid_pre")
+    torch.testing.assert_close(c["blocks.0.hook_resid_pre"], base["blocks.0.hook_resid_pre"] + 1)
+    with model.hooks([("blocks.0.attn.hook_pattern", patch("apply", lambda p: p * 0, head=[0, 1]))]):
+        _, c = model.run_with_cache(TOKENS, names_filter=["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z"])
+    assert float(c["blocks.0.attn.hook_z"][:, :, :2].abs().max()) == 0
+
+
+def test_bad_input_gets_clear_errors(model):
+    with pytest.raises(KeyError, match="Did you mean 'blocks.0.attn.hook_pattern'"):
+        model.run_with_cache(TOKENS, names_filter="blocks.0.attn.hook_patern")
+    with pytest.raises(KeyError, match="unknown hook name"):
+        with model.hooks([("blocks.9.hook_resid_pre", lambda a, h: a)]):
+            pass
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 61\)"):
+        model(torch.tensor([[1, 2, 61]]))
+    with pytest.raises(ValueError, match="longer than"):
+        model(torch.zeros(1, 25, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer ids"):
+        model(torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="returned shape"):
+        with model.hooks([("blocks.0.hook_resid_pre", lambda a, h: a[:, :1])]):
+            model(TOKENS)
+
+
+def test_unknown_zoo_model_lists_the_zoo():
+    with pytest.raises(KeyError, match="no zoo model 'nope'; the zoo has"):
+        load_model("zoo/nope")
+
+
+def test_hub_fails_fast_and_names_the_zoo_model_offline():
+    from mechinterp.course.toolkit.hub import HubUnavailable, _in_local_cache, _reachable
+
+    if _in_local_cache("gpt2") or _reachable("gpt2") is None:
+        pytest.skip("the Hugging Face hub is reachable here; the offline path cannot be exercised")
+    start = time.perf_counter()
+    with pytest.raises(HubUnavailable, match=r"load_model\('zoo/text-lm'\)"):
+        load_model("gpt2")
+    assert time.perf_counter() - start < 15
+
+
+def test_per_head_weights_reproduce_attention(model):
+    _, c = model.run_with_cache(TOKENS)
+    layer = 1
+    z = c[f"blocks.{layer}.attn.hook_z"]
+    result = torch.einsum("bphd,hdm->bphm", z, model.W_O(layer))
+    torch.testing.assert_close(result, c[f"blocks.{layer}.attn.hook_result"])
+    assert model.W_Q(0).shape == (4, 32, 8) and model.W_O(0).shape == (4, 8, 32) and model.W_U.shape == (32, 61)
