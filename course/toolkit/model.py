@@ -380,15 +380,17 @@ class HookedModel(nn.Module):
     def _qkv_hook(self, s: _Session, p: str):
         def hook(module, args, out):
             heads = [x.reshape(*x.shape[:-1], self.n_heads, self.d_head) for x in out.split(self.d_model, dim=-1)]
-            heads = [s.fire(p + f"attn.hook_{n}", x) for n, x in zip("qkv", heads, strict=True)]
-            return torch.cat([x.reshape(*x.shape[:-2], self.d_model) for x in heads], dim=-1)
+            fired = [s.fire(p + f"attn.hook_{n}", x) for n, x in zip("qkv", heads, strict=True)]
+            if all(a is b for a, b in zip(fired, heads, strict=True)):
+                return None  # cached only: leave transformers' tensor untouched
+            return torch.cat([x.reshape(*x.shape[:-2], self.d_model) for x in fired], dim=-1)
         return hook
 
     def _z_hook(self, s: _Session, p: str):
         def hook(module, args):
-            z = s.fire(p + "attn.hook_z", args[0].reshape(*args[0].shape[:-1], self.n_heads, self.d_head))
-            s.stash[p + "z"] = z
-            return (z.reshape(*z.shape[:-2], self.d_model),)
+            z_in = args[0].reshape(*args[0].shape[:-1], self.n_heads, self.d_head)
+            z = s.stash[p + "z"] = s.fire(p + "attn.hook_z", z_in)
+            return None if z is z_in else (z.reshape(*z.shape[:-2], self.d_model),)
         return hook
 
     def _result_hook(self, s: _Session, p: str, layer: int):
