@@ -53,7 +53,7 @@ RECIPES = {
     "attn-only-2l": TrainConfig("attn-only-2l", 2, 64, 4, 64, 64, True, False, 12_000, 64, 1e-3, 100, 0.0, 0,
                                 threads=1, cosine=False),
     # bf16 autocast was ~9x SLOWER than fp32 on this CPU (no native bf16 matmul): fp32
-    "text-lm": TrainConfig("text-lm", 4, 160, 5, 128, 4096, False, True, 1_800, 32, 2e-3, 100, 0.01, 0),
+    "text-lm": TrainConfig("text-lm", 4, 160, 5, 128, 4096, False, True, 1_500, 32, 2e-3, 100, 0.01, 0),
 }
 
 
