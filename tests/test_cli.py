@@ -101,3 +101,12 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(Path(sys.executable).parent / "mechinterp"), "list"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "superposition" in proc.stdout
+
+
+def test_zoo_list_and_verify(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "zoo/attn-only-2l" in out and "zoo/text-lm" in out
+    assert main(["zoo", "verify", "attn-only-2l"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "FAIL" not in out
