@@ -48,7 +48,8 @@ def write_model_card(entry: Path) -> str:
         "## Data", DATA.get(name, ""), "",
         "## Training",
         f"AdamW (betas 0.9/0.95, weight decay {cfg['weight_decay']}), lr {cfg['lr']} with {cfg['warmup']} warm-up "
-        f"steps, then {'cosine decay to 10%' if cfg.get('cosine', True) else 'constant'}, {cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
+        f"steps, then {'cosine decay to 10%' if cfg.get('cosine', True) else 'constant'}, "
+        f"{cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
         f"tokens, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'fp32'}, seed {cfg['seed']}. "
         f"Reproduce: `mechinterp zoo train {name}`.", "",
         f"Trained in {card['train_seconds'] / 60:.1f} min on {card['machine']} (CPU), torch {card['torch']}.", "",

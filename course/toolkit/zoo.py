@@ -66,6 +66,11 @@ def load_zoo_hf(name: str) -> tuple[GPT2LMHeadModel, dict]:
     return model.eval(), card
 
 
+def heldout_ids(name: str) -> torch.Tensor:
+    """Held-out token ids shipped with a text model (never seen in training), as int64."""
+    return load_file(zoo_dir() / name / "heldout.safetensors")["ids"].long()
+
+
 def load_zoo_tokenizer(name: str):
     """The entry's tokenizer (a transformers fast tokenizer), or None for models trained on token ids."""
     path = zoo_dir() / name / "tokenizer.json"
@@ -168,7 +173,7 @@ def verify(name: str) -> list:
                 Finding(f"{name}: repeated-half / first-half loss", "≈ 1 (no in-context copying)", ratio, lo=0.8),
             ]
     elif name == "text-lm":
-        held = load_file(entry / "heldout.safetensors")["ids"]
+        held = heldout_ids(name)
         loss = heldout_loss(model, held, model.config.n_positions)
         metrics = card["metrics"]
         curve = logit_lens_curve(model, held, model.config.n_positions)

@@ -8,10 +8,9 @@ import time
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
-
 from mechinterp.course.toolkit.model import HookedModel, load_model, patch
 from mechinterp.course.toolkit.zoo import make_attn_only
+from transformers import GPT2Config, GPT2LMHeadModel
 
 
 def make(attn_only: bool = False, n_layer: int = 3, seed: int = 0) -> HookedModel:

@@ -9,7 +9,6 @@ import time
 
 import pytest
 import torch
-
 from mechinterp.course.toolkit import zoo
 from mechinterp.course.toolkit.model import load_model
 
