@@ -116,10 +116,16 @@ def nbgrader_notebook(ch: Chapter) -> NotebookNode:
 def reference_namespace(ch: Chapter) -> dict:
     """Run the solution notebook's setup and exercise cells (not experiments) in a fresh namespace: what a
     learner with every exercise right would have in their kernel."""
+    import torch
+
     namespace: dict = {"__name__": f"solution_{ch.slug}"}
-    for i, cell in enumerate(solution_notebook(ch).cells):
-        if cell.cell_type == "code" and {"setup", "exercise"} & set(tags(cell)):
-            exec(compile(cell.source, f"<{ch.stem} solution cell {i}>", "exec"), namespace)
+    grad_mode = torch.is_grad_enabled()
+    try:
+        for i, cell in enumerate(solution_notebook(ch).cells):
+            if cell.cell_type == "code" and {"setup", "exercise"} & set(tags(cell)):
+                exec(compile(cell.source, f"<{ch.stem} solution cell {i}>", "exec"), namespace)
+    finally:
+        torch.set_grad_enabled(grad_mode)  # a setup cell may switch gradients off for its notebook
     return namespace
 
 

@@ -53,8 +53,11 @@ def code_cells(path: Path) -> list[tuple[str, str]]:
 
 def load_learner(path: Path) -> tuple[dict, list[str]]:
     """Execute the learner's definitions; returns (namespace, problems seen while loading)."""
+    import torch
+
     namespace: dict = {"__name__": "learner"}
     problems = []
+    grad_mode = torch.is_grad_enabled()
     for label, source in code_cells(path):
         try:
             code = compile(source, f"<{label}>", "exec")
@@ -62,4 +65,5 @@ def load_learner(path: Path) -> tuple[dict, list[str]]:
                 exec(code, namespace)
         except Exception as e:  # a broken cell must not stop the grading of the others
             problems.append(f"{label}: {type(e).__name__}: {e}")
+    torch.set_grad_enabled(grad_mode)  # a setup cell may switch gradients off for its notebook
     return namespace, problems

@@ -168,6 +168,11 @@ def head_scores(model: HookedModel, tokens: Tensor) -> dict[str, Tensor]:
     }
 
 
+def offset_scores(pattern: Tensor, max_offset: int = 4) -> Tensor:
+    """[head, max_offset]: mean attention from each query to the key `offset` positions back (1 = previous)."""
+    return torch.stack([pattern.diagonal(-d, -2, -1).mean((0, -1)) for d in range(1, max_offset + 1)], -1)
+
+
 def ov_qk_matrices(model: HookedModel, layer: int) -> tuple[Tensor, Tensor]:
     """Per-head W_OV = W_V W_O and W_QK = W_Q W_K^T [head, d_model, d_model], with the block's ln_1 gain
     folded into the input side (LayerNorm centring and scale are ignored, as in Elhage et al.)."""
@@ -191,11 +196,17 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
     s2, s1 = head_scores(m2, tokens2), head_scores(m1, tokens1)
     ind_head = int(s2["induction"][1].argmax())
     prev_head = int(s2["prev"][0].argmax())
+    _, cache = m2.run_with_cache(tokens2, names_filter="blocks.0.attn.hook_pattern")
+    offsets = offset_scores(cache["blocks.0.attn.hook_pattern"]).cpu()  # [head, 4]
+    two_back = int(offsets[:, 1].argmax())
     with torch.no_grad():
         base = float(per_token_loss(m2(tokens2), tokens2)[:, HALF:].mean())
         increase = torch.tensor([[float(ablated_repeat_loss(m2, tokens2, layer, h, "mean")) - base
                                   for h in range(m2.n_heads)] for layer in range(m2.n_layers)])
-    circuit = {(0, prev_head)} | {(1, h) for h in range(m2.n_heads) if s2["induction"][1, h] > 0.4}
+    # the circuit as the detectors find it: layer-0 heads that attend to a fixed recent offset (1 or 2 back;
+    # this model's induction heads key on the previous TWO tokens) and the layer-1 induction heads
+    circuit = {(0, h) for h in range(m2.n_heads) if offsets[h, :2].max() > 0.4}
+    circuit |= {(1, h) for h in range(m2.n_heads) if s2["induction"][1, h] > 0.4}
     others = [float(increase[l, h]) for l in range(2) for h in range(m2.n_heads) if (l, h) not in circuit]
     k_comp = k_composition(m2).cpu()
     text_lm = load_model("zoo/text-lm", device)
@@ -213,8 +224,10 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
                 float(s1["induction"].max()), hi=0.2),
         Finding("attn-only-1l: repeated-half / first-half loss", "≈ 1 (no in-context copying)",
                 s1["second_half_loss"] / s1["first_half_loss"], lo=0.8),
-        Finding(f"ablating induction head 1.{ind_head}: repeated-half loss increase minus the largest "
-                "increase from any non-circuit head", "> 0 (the circuit matters most)",
+        Finding(f"attn-only-2l: head 0.{two_back} attends two tokens back", "— (this model's extra component)",
+                float(offsets[two_back, 1]), lo=0.4),
+        Finding(f"mean-ablating induction head 1.{ind_head}: repeated-half loss increase minus the largest "
+                f"increase from any non-circuit head ({len(others)} heads)", "> 0 (the circuit matters most)",
                 float(increase[1, ind_head]) - max(others), lo=0.0),
         Finding(f"ablating previous-token head 0.{prev_head}: repeated-half loss increase (nats)",
                 "large (breaks every induction head)", float(increase[0, prev_head]), lo=1.0),

@@ -35,9 +35,10 @@ def superposition_reference() -> dict:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """`mechinterp build superposition` once per session (executes the solution notebook)."""
+def built(tmp_path_factory) -> dict:
+    """`mechinterp build` of every chapter once per session (executes the solution notebooks): slug -> Built."""
     from mechinterp.autograder.build import build
+    from mechinterp.autograder.chapters import chapters
 
     out = tmp_path_factory.mktemp("build")
-    return build("superposition", out)
+    return {slug: build(slug, out) for slug in chapters()}

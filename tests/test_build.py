@@ -92,9 +92,10 @@ def test_untouched_student_notebook_scores_zero(tmp_path):
 
 
 @pytest.mark.slow
-def test_executed_solution_notebook(built):
-    """The solution notebook runs top to bottom, every check cell passes, every figure is drawn."""
-    nb = json.loads(built.solution.read_text())
+@pytest.mark.parametrize("slug", list(chapters()))
+def test_executed_solution_notebook(built, slug):
+    """The solution notebook runs top to bottom, every check cell passes, figures are drawn."""
+    nb = json.loads(built[slug].solution.read_text())
     errors, passed, figures = [], 0, 0
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
@@ -104,6 +105,17 @@ def test_executed_solution_notebook(built):
             passed += text.count("✓ ")
             figures += "image/png" in out.get("data", {})
     assert not errors
-    assert passed == len(get_chapter("superposition").checks())
+    assert passed == len(get_chapter(slug).checks())
     assert figures >= 5
-    print(f"build superposition: {built.seconds:.1f} s")
+    print(f"build {slug}: {built[slug].seconds:.1f} s")
+
+
+def test_reference_namespace_leaves_global_torch_state_alone():
+    import torch
+
+    from mechinterp.autograder.build import reference_namespace
+
+    assert torch.is_grad_enabled()
+    for ch in CHAPTERS:
+        reference_namespace(ch)
+        assert torch.is_grad_enabled(), f"{ch.slug}'s setup switched gradients off for the whole process"

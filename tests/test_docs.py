@@ -18,7 +18,8 @@ def test_site_builds_strict_with_the_executed_chapter(built, tmp_path):
     shutil.copytree(REPO / "docs", site_src / "docs")
     shutil.copy(REPO / "mkdocs.yml", site_src / "mkdocs.yml")
     (site_src / "docs" / "chapters").mkdir(exist_ok=True)
-    shutil.copy(built.solution, site_src / "docs" / "chapters" / built.solution.name)
+    for b in built.values():
+        shutil.copy(b.solution, site_src / "docs" / "chapters" / b.solution.name)
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(site_src / "mkdocs.yml")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

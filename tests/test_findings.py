@@ -1,4 +1,4 @@
-"""Findings are facts: the chapter's reference experiments, rerun, against the paper's values.
+"""Findings are facts: each chapter's reference experiments, rerun, against the papers' values.
 
 The bounds live with each Finding (solutions/<chapter>.py) and are printed by `mechinterp reproduce`."""
 
@@ -11,6 +11,9 @@ from mechinterp.solutions.findings import format_findings
 pytestmark = pytest.mark.slow
 _CACHE: dict = {}
 
+# how many findings each chapter asserts (a chapter that silently drops one fails here)
+COUNTS = {"superposition": 12, "induction_heads": 11}
+
 
 def _findings(slug):
     if slug not in _CACHE:
@@ -19,13 +22,14 @@ def _findings(slug):
     return _CACHE[slug]
 
 
-SUPERPOSITION_FINDINGS = 12
+def test_every_chapter_has_findings():
+    assert set(COUNTS) == set(chapters())
 
 
-@pytest.mark.parametrize("i", range(SUPERPOSITION_FINDINGS))
-def test_superposition_finding(i):
-    findings = _findings("superposition")
-    assert len(findings) == SUPERPOSITION_FINDINGS
+@pytest.mark.parametrize("slug, i", [(slug, i) for slug, n in COUNTS.items() for i in range(n)])
+def test_finding(slug, i):
+    findings = _findings(slug)
+    assert len(findings) == COUNTS[slug]
     f = findings[i]
     assert f.lo <= f.ours <= f.hi, f"{f.name}: ours {f.ours:.4g}, required {f.bound} (paper: {f.paper})"
 

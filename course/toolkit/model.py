@@ -185,10 +185,7 @@ class HookedModel(nn.Module):
         if name not in self.hook_names:
             raise KeyError(_unknown(name, self.hook_names, "hook name"))
 
-    # ---- weights, split by head (TransformerLens conventions: x @ W)
-    def _conv_weight(self, conv) -> Tensor:  # HF Conv1D stores [in, out]: y = x @ W + b
-        return conv.weight
-
+    # ---- weights, split by head (TransformerLens conventions: x @ W; HF's Conv1D stores [in, out])
     @property
     def W_E(self) -> Tensor:
         return self.hf.transformer.wte.weight  # [d_vocab, d_model]
@@ -434,9 +431,10 @@ def _select(act: Tensor, name: str, pos, head) -> tuple:
 def patch(how: str, value: Tensor | Callable[[Tensor], Tensor] | None = None, pos=None, head=None) -> HookFn:
     """A hook function that replaces / adds to / zeroes / mean-ablates (part of) an activation.
 
-    how: "replace" (value: tensor of the activation's shape, e.g. from a clean cache), "add" (value broadcast
-    and added), "zero", "mean" (value: the mean activation to substitute, broadcastable), or "apply"
-    (value: a function of the activation). pos / head: an index (int, slice, list or tensor) selecting
+    how: "replace" (value: e.g. the same activation from a clean cache), "add" (value added), "zero",
+    "mean" (value: the mean activation to substitute, e.g. [head, d_head] for hook_z), or "apply" (value: a
+    function of the activation). `value` broadcasts to the activation's full shape before pos / head select.
+    pos / head: an index (int, slice, list or tensor) selecting
     positions / heads; everything else is left untouched."""
     if how not in ("replace", "add", "zero", "mean", "apply"):
         raise ValueError(f"unknown patch {how!r}: use replace, add, zero, mean or apply")
@@ -448,11 +446,9 @@ def patch(how: str, value: Tensor | Callable[[Tensor], Tensor] | None = None, po
             new[idx] = 0
         elif how == "apply":
             new[idx] = value(act[idx])
-        elif how == "add":
-            new[idx] = act[idx] + value.to(act.device)
-        else:  # replace / mean
-            v = value.to(act.device, act.dtype)
-            new[idx] = v[idx] if (how == "replace" and v.shape == act.shape) else v
+        else:  # replace / mean / add: `value` broadcasts to the whole activation, then is indexed like it
+            v = torch.broadcast_to(value.to(act.device, act.dtype), act.shape)
+            new[idx] = act[idx] + v[idx] if how == "add" else v[idx]
         return new
 
     return hook

@@ -89,3 +89,77 @@ def plot_phase_diagram(phases: Tensor, relative_importance: Tensor, feature_prob
     ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_attention_patterns(patterns: list[Tensor], title: str = "", max_heads: int = 8):
+    """One heatmap per (layer, head): patterns[layer] is [head, query, key] for one sequence."""
+    n_layers, n_heads = len(patterns), min(patterns[0].shape[0], max_heads)
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=(2.2 * n_heads, 2.3 * n_layers), squeeze=False)
+    for layer, pattern in enumerate(patterns):
+        for head in range(n_heads):
+            ax = axes[layer, head]
+            ax.imshow(pattern[head].detach().cpu().numpy(), cmap="Blues", vmin=0, vmax=1)
+            ax.set_title(f"head {layer}.{head}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("query")
+    axes[-1, 0].set_xlabel("key")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_head_scores(scores: dict[str, dict[str, Tensor]]):
+    """scores[model][detector] = [n_layers, n_heads]: one grouped bar chart per model."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3), squeeze=False)
+    for ax, (model, by_detector) in zip(axes.flat, scores.items(), strict=False):
+        labels = None
+        for i, (detector, values) in enumerate(by_detector.items()):
+            flat = values.flatten()
+            labels = [f"{l}.{h}" for l in range(values.shape[0]) for h in range(values.shape[1])]
+            ax.bar([x + 0.27 * i for x in range(len(flat))], flat.numpy(), width=0.27, label=detector)
+        ax.set_xticks([x + 0.27 for x in range(len(labels))], labels)
+        ax.set_ylim(0, 1)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("head (layer.head)")
+    axes.flat[0].set_ylabel("score")
+    axes.flat[-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_head_bars(series: dict[str, Tensor], ylabel: str = ""):
+    """Grouped bars per head (layer.head) for each named [n_layers, n_heads] tensor."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        flat = values.detach().cpu().flatten()
+        ax.bar([x + width * i for x in range(len(flat))], flat.numpy(), width=width, label=name)
+    n_layers, n_heads = next(iter(series.values())).shape
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(n_layers * n_heads)],
+                  [f"{l}.{h}" for l in range(n_layers) for h in range(n_heads)])
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("head (layer.head)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_matrix(matrix: Tensor, xlabel: str = "", ylabel: str = "", title: str = ""):
+    """A small annotated heatmap."""
+    matrix = matrix.detach().cpu()
+    fig, ax = plt.subplots(figsize=(1 + 0.8 * matrix.shape[1], 1 + 0.7 * matrix.shape[0]))
+    im = ax.imshow(matrix.numpy(), cmap="viridis")
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{float(matrix[i, j]):.2f}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_yticks(range(matrix.shape[0]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig

@@ -11,6 +11,7 @@ import json
 import math
 import platform
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -126,6 +127,7 @@ def _save(model: GPT2LMHeadModel, out: Path, card: dict) -> None:
     card["sha256"] = sha256(out / "model.safetensors")
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     write_model_card(out)
+    shutil.rmtree(out.with_suffix(".ckpt"), ignore_errors=True)  # training is done: no stray checkpoints
 
 
 def train_attn_only(cfg: TrainConfig, out: Path, log=print) -> dict:

@@ -174,3 +174,15 @@ def test_per_head_weights_reproduce_attention(model):
     result = torch.einsum("bphd,hdm->bphm", z, model.W_O(layer))
     torch.testing.assert_close(result, c[f"blocks.{layer}.attn.hook_result"])
     assert model.W_Q(0).shape == (4, 32, 8) and model.W_O(0).shape == (4, 8, 32) and model.W_U.shape == (32, 61)
+
+
+def test_gpt2_small_architecture_through_the_same_adapter():
+    """What load_model("gpt2") returns online: GPT-2 small's exact architecture (random weights here)."""
+    torch.manual_seed(0)
+    model = HookedModel(GPT2LMHeadModel(GPT2Config()), name="gpt2-architecture")
+    assert (model.n_layers, model.n_heads, model.d_model, model.d_head, model.d_vocab) == (12, 12, 768, 64, 50257)
+    tokens = torch.randint(0, 50257, (1, 8))
+    logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n.startswith("blocks.11."))
+    heads = cache["blocks.11.attn.hook_result"].sum(-2) + model.b_O(11)
+    torch.testing.assert_close(heads, cache["blocks.11.hook_attn_out"], atol=1e-4, rtol=1e-4)
+    assert logits.shape == (1, 8, 50257)
