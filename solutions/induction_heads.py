@@ -154,6 +154,7 @@ def repeated_tokens(model: HookedModel, batch: int = 64, seed: int = 0) -> Tenso
     return repeated_random_tokens(batch, HALF, model.d_vocab, gen).to(model.device)
 
 
+@torch.no_grad()
 def head_scores(model: HookedModel, tokens: Tensor) -> dict[str, Tensor]:
     """[n_layers, n_heads] previous-token, duplicate-token and induction scores, plus per-half losses."""
     logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
@@ -189,6 +190,7 @@ def k_composition(model: HookedModel) -> Tensor:
     return composition_score(W_OV0[:, None], W_QK1.transpose(-1, -2)[None])
 
 
+@torch.no_grad()
 def findings(device: str | torch.device = "cpu") -> list[Finding]:
     """Run the chapter's experiments on the shipped zoo models and compare them with the papers."""
     m2, m1 = load_model("zoo/attn-only-2l", device), load_model("zoo/attn-only-1l", device)

@@ -21,7 +21,7 @@ def test_site_builds_strict_with_the_executed_chapter(built, tmp_path):
     for b in built.values():
         shutil.copy(b.solution, site_src / "docs" / "chapters" / b.solution.name)
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(site_src / "mkdocs.yml")],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=site_src)  # its .cache/ goes there
     assert proc.returncode == 0, proc.stderr[-3000:]
     page = (site_src / "site" / "chapters" / "01_superposition" / "index.html").read_text()
     assert "Toy models of superposition" in page
