@@ -174,19 +174,9 @@ def offset_scores(pattern: Tensor, max_offset: int = 4) -> Tensor:
     return torch.stack([pattern.diagonal(-d, -2, -1).mean((0, -1)) for d in range(1, max_offset + 1)], -1)
 
 
-def ov_qk_matrices(model: HookedModel, layer: int) -> tuple[Tensor, Tensor]:
-    """Per-head W_OV = W_V W_O and W_QK = W_Q W_K^T [head, d_model, d_model], with the block's ln_1 gain
-    folded into the input side (LayerNorm centring and scale are ignored, as in Elhage et al.)."""
-    gain = model.hf.transformer.h[layer].ln_1.weight[:, None]  # [d_model, 1]
-    W_OV = (gain * model.W_V(layer)) @ model.W_O(layer)
-    W_QK = (gain * model.W_Q(layer)) @ (gain * model.W_K(layer)).transpose(-1, -2)
-    return W_OV.detach(), W_QK.detach()
-
-
 def k_composition(model: HookedModel) -> Tensor:
     """[head in layer 0, head in layer 1] K-composition scores: W_A = W_OV (layer 0), W_B = W_QK^T (layer 1)."""
-    W_OV0, _ = ov_qk_matrices(model, 0)
-    _, W_QK1 = ov_qk_matrices(model, 1)
+    W_OV0, W_QK1 = model.W_OV(0).detach(), model.W_QK(1).detach()
     return composition_score(W_OV0[:, None], W_QK1.transpose(-1, -2)[None])
 
 

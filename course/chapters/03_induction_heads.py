@@ -315,16 +315,8 @@ def composition_score(W_A: Tensor, W_B: Tensor) -> Tensor:
 check("induction_heads", "composition_score", composition_score)
 
 # %% tags=["experiment"]
-def ov_qk(model, layer):
-    """Per-head W_OV and W_QK [head, d_model, d_model], with the block's LayerNorm gain folded in."""
-    gain = model.hf.transformer.h[layer].ln_1.weight[:, None]
-    W_OV = (gain * model.W_V(layer)) @ model.W_O(layer)
-    W_QK = (gain * model.W_Q(layer)) @ (gain * model.W_K(layer)).transpose(-1, -2)
-    return W_OV, W_QK
-
-
-W_OV0, _ = ov_qk(model_2l, 0)
-W_OV1, W_QK1 = ov_qk(model_2l, 1)
+# model.W_OV(l), model.W_QK(l): [head, d_model, d_model], the block's LayerNorm gain folded in
+W_OV0, W_OV1, W_QK1 = model_2l.W_OV(0), model_2l.W_OV(1), model_2l.W_QK(1)
 k_comp = composition_score(W_OV0[:, None], W_QK1.transpose(-1, -2)[None]).cpu()  # [head 0.h, head 1.h']
 plotting.plot_matrix(k_comp, xlabel="layer-1 head", ylabel="layer-0 head", title="K-composition scores")
 plt.show()

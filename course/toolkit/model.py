@@ -223,6 +223,20 @@ class HookedModel(nn.Module):
     def b_O(self, layer: int) -> Tensor:
         return self.hf.transformer.h[layer].attn.c_proj.bias
 
+    def _ln1_gain(self, layer: int) -> Tensor:
+        return self.hf.transformer.h[layer].ln_1.weight[:, None]  # [d_model, 1]
+
+    def W_OV(self, layer: int) -> Tensor:
+        """[head, d_model, d_model] OV circuits W_V W_O, with the block's ln_1 gain folded into the input side
+        (LayerNorm's centring and scale ignored, as in Elhage et al. 2021)."""
+        return (self._ln1_gain(layer) * self.W_V(layer)) @ self.W_O(layer)
+
+    def W_QK(self, layer: int) -> Tensor:
+        """[head, d_model, d_model] QK circuits W_Q W_K^T (query side x rows, key side x columns), ln_1 gain
+        folded in on both sides."""
+        gain = self._ln1_gain(layer)
+        return (gain * self.W_Q(layer)) @ (gain * self.W_K(layer)).transpose(-1, -2)
+
     # ---- tokens
     def to_tokens(self, text: str | list[str] | Tensor, prepend_bos: bool = True) -> Tensor:
         """Text (or a list of texts of equal token length) -> [batch, pos] token ids on the model's device."""

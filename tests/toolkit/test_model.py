@@ -174,6 +174,20 @@ def test_per_head_weights_reproduce_attention(model):
     result = torch.einsum("bphd,hdm->bphm", z, model.W_O(layer))
     torch.testing.assert_close(result, c[f"blocks.{layer}.attn.hook_result"])
     assert model.W_Q(0).shape == (4, 32, 8) and model.W_O(0).shape == (4, 8, 32) and model.W_U.shape == (32, 61)
+    # W_QK reproduces the attention scores from the normalised input (on a copy without LN / q / k biases,
+    # which the circuit, like Elhage et al.'s, leaves out)
+    plain = make(model.attn_only)
+    with torch.no_grad():
+        plain.hf.transformer.h[layer].ln_1.bias.zero_()
+        plain.hf.transformer.h[layer].ln_1.weight.uniform_(0.5, 1.5)  # a non-trivial gain to fold in
+        plain.hf.transformer.h[layer].attn.c_attn.bias[:64] = 0
+    _, c0 = plain.run_with_cache(TOKENS, names_filter=lambda n: n.startswith(f"blocks.{layer}."))
+    x = c0[f"blocks.{layer}.ln1.hook_normalized"] / plain.hf.transformer.h[layer].ln_1.weight  # before the gain
+    scores = torch.einsum("bqm,hmn,bkn->bhqk", x, plain.W_QK(layer), x) / 8**0.5
+    causal = torch.ones(20, 20, dtype=torch.bool).tril()
+    torch.testing.assert_close(scores[..., causal], c0[f"blocks.{layer}.attn.hook_attn_scores"][..., causal],
+                               atol=1e-4, rtol=1e-4)
+    assert model.W_OV(layer).shape == (4, 32, 32)
 
 
 def test_gpt2_small_architecture_through_the_same_adapter():
