@@ -112,7 +112,6 @@ def test_executed_solution_notebook(built, slug):
 
 def test_reference_namespace_leaves_global_torch_state_alone():
     import torch
-
     from mechinterp.autograder.build import reference_namespace
 
     assert torch.is_grad_enabled()
