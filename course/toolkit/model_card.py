@@ -52,7 +52,8 @@ def write_model_card(entry: Path) -> str:
         f"{cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
         f"tokens, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'fp32'}, seed {cfg['seed']}. "
         f"Reproduce: `mechinterp zoo train {name}`.", "",
-        f"Trained in {card['train_seconds'] / 60:.1f} min on {card['machine']} (CPU), torch {card['torch']}.", "",
+        f"Trained in {card['train_seconds'] / 60:.1f} min on {card['machine']} (CPU), torch {card['torch']}. "
+        + card.get("train_note", ""), "",
         "## Measured at the end of training", "",
         "| metric | value |", "|---|---|",
     ]
@@ -66,7 +67,7 @@ def write_model_card(entry: Path) -> str:
         lines += ["", "## Corpus", "", *[f"- {k}: {v:,}" for k, v in card["corpus"].items()], "",
                   "Debian packages (sha256):", *[f"- `{k}`: `{v}`" for k, v in card["debian_packages"].items()]]
     lines += ["", "## Files", "", f"- `model.safetensors` (sha256 `{card['sha256']}`), `config.json`, `card.json`"
-              + (", `tokenizer.json`, `heldout.safetensors` (60k held-out token ids for `zoo verify`)"
+              + (", `tokenizer.json`, `heldout.safetensors` (the first 60k held-out token ids, for `zoo verify` and the chapters)"
                  if name == "text-lm" else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
