@@ -11,6 +11,11 @@ from pathlib import Path
 from mechinterp.autograder.chapters import chapters, get_chapter
 
 
+def _selected(names: list[str] | None) -> list:
+    """The chapters named on the command line, or all of them."""
+    return [get_chapter(c) for c in names] if names else list(chapters().values())
+
+
 def _cmd_list(args) -> int:
     for ch in chapters().values():
         n = len(ch.checks())
@@ -28,7 +33,7 @@ def _cmd_start(args) -> int:
 
     target = Path(args.dir)
     target.mkdir(parents=True, exist_ok=True)
-    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    selected = _selected(args.chapters)
     for ch in selected:
         fresh = student_notebook(ch)
         path = target / f"{ch.stem}.ipynb"
@@ -77,7 +82,7 @@ def _cmd_check(args) -> int:
 def _cmd_build(args) -> int:
     from mechinterp.autograder.build import build
 
-    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    selected = _selected(args.chapters)
     for ch in selected:
         built = build(ch.slug, Path(args.out), execute_solution=not args.no_execute)
         print(f"{ch.stem}: built in {built.seconds:.1f} s")
@@ -104,7 +109,7 @@ def _cmd_reproduce(args) -> int:
     from mechinterp.course.toolkit import get_device
     from mechinterp.solutions.findings import format_findings
 
-    selected = [get_chapter(c) for c in args.chapters] if args.chapters else list(chapters().values())
+    selected = _selected(args.chapters)
     failed = 0
     for ch in selected:
         start = time.perf_counter()

@@ -9,6 +9,7 @@ the likely mistake). `run_check` adds the per-check timeout, seeding and isolati
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import io
 import math
@@ -89,6 +90,7 @@ def _reference_functions() -> Iterator[Any]:
                     yield f
 
 
+@functools.cache
 def _trap_code(name: str):
     namespace: dict = {}
     exec(f"def trap(*args, **kwargs):\n    raise __import__('mechinterp.autograder.harness', "

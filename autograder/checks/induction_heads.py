@@ -170,21 +170,25 @@ def check_ablated_repeat_loss(fn) -> None:
                                "they are removed when the block ends (or call .remove() on every handle)")
         case = f"layer {layer}, head {head}, how={how!r}"
         name = f"blocks.{layer}.attn.hook_z"
-        with torch.no_grad(), model.hooks([(name, lambda z, hk, h=head: _zero_head(z, h))]):
-            losses = ref.per_token_loss(model(tokens), tokens)
-        zero_all_positions = losses.mean()
-        _, z_cache = model.run_with_cache(tokens, names_filter=name)
-        per_position = z_cache[name].mean(0)  # [pos, head, d_head]: a mean over the batch only
-        with torch.no_grad(), model.hooks([(name, lambda z, hk, h=head, v=per_position: _set_head(z, h, v[None]))]):
-            per_position_loss = ref.per_token_loss(model(tokens), tokens)[:, 6:].mean()
-        expect_close(got, want, what="loss", case=case, atol=1e-4, rtol=1e-4, check_dtype=False, mistakes={
-            "mean-ablation uses ONE mean vector per head, averaged over batch AND positions (you kept a "
-            "separate mean per position)": per_position_loss if how == "mean" else want + 1e9,
-            "average the loss over the repeated (second) half only: positions half .. 2 * half - 2 of the "
-            "per-token loss": zero_all_positions if how == "zero" else want + 1e9,
-            "how='mean' replaces the head's z by its MEAN over batch and positions, not by zeros":
-                losses[:, 6:].mean() if how == "mean" else want + 1e9,
-        })
+
+        def loss_with_head_set_to(value: Tensor, name=name, head=head) -> Tensor:
+            with torch.no_grad(), model.hooks([(name, lambda z, hk: _set_head(z, head, value))]):
+                return ref.per_token_loss(model(tokens), tokens)
+
+        zeroed = loss_with_head_set_to(torch.zeros(1, 1, model.n_heads, model.d_head))
+        if how == "zero":
+            mistakes = {"average the loss over the repeated (second) half only: positions half .. 2 * half - 2 of "
+                        "the per-token loss": zeroed.mean()}
+        else:
+            _, z_cache = model.run_with_cache(tokens, names_filter=name)
+            per_position = z_cache[name].mean(0, keepdim=True)  # [1, pos, head, d_head]: a mean over the batch only
+            mistakes = {
+                "mean-ablation uses ONE mean vector per head, averaged over batch AND positions (you kept a "
+                "separate mean per position)": loss_with_head_set_to(per_position)[:, 6:].mean(),
+                "how='mean' replaces the head's z by its MEAN over batch and positions, not by zeros":
+                    zeroed[:, 6:].mean(),
+            }
+        expect_close(got, want, what="loss", case=case, atol=1e-4, rtol=1e-4, check_dtype=False, mistakes=mistakes)
 
 
 def _remove_leftover_hooks(model: HookedModel) -> bool:
@@ -200,13 +204,8 @@ def _remove_leftover_hooks(model: HookedModel) -> bool:
     return leftover
 
 
-def _zero_head(z: Tensor, head: int) -> Tensor:
-    z = z.clone()
-    z[:, :, head] = 0
-    return z
-
-
 def _set_head(z: Tensor, head: int, value: Tensor) -> Tensor:
+    """z with head `head` replaced by value[..., head, :] (value broadcasts over batch and positions)."""
     z = z.clone()
     z[:, :, head] = value[:, :, head].expand_as(z[:, :, head])
     return z

@@ -22,6 +22,12 @@ def _random_W(k: int, h: int, f: int, seed: int) -> Tensor:
     return torch.randn(k, h, f, generator=_gen(seed))
 
 
+def _pentagon() -> Tensor:
+    """[1, 2, 5]: five unit feature directions 72° apart."""
+    angles = torch.arange(5) * 2 * math.pi / 5
+    return torch.stack([angles.cos(), angles.sin()])[None]
+
+
 # ------------------------------------------------------------------------------------- exercises
 
 
@@ -233,12 +239,10 @@ def check_superposition_measure(fn) -> None:
 
 def _check_geometry(fn, reference, what: str, mistake_fns: dict) -> None:
     """Shared by the two geometry measures: random W, a pentagon, and a dead feature (||W_i|| = 0)."""
-    angles = torch.arange(5) * 2 * math.pi / 5
-    pentagon = torch.stack([angles.cos(), angles.sin()])[None]  # [1, 2, 5]
     dead = _random_W(2, 3, 6, 42)
     dead[:, :, 2] = 0
     cases = [("random W [3, 2, 5]", _random_W(3, 2, 5, 0)), ("random W [2, 5, 20]", _random_W(2, 5, 20, 1)),
-             ("a regular pentagon", pentagon), ("W [2, 3, 6] whose feature 2 has ||W_2|| = 0", dead)]
+             ("a regular pentagon", _pentagon()), ("W [2, 3, 6] whose feature 2 has ||W_2|| = 0", dead)]
     for case, W in cases:
         mistakes = {hint: m(W) for hint, m in mistake_fns.items()}
         mistakes["W_i is COLUMN i of W (W[k, :, i]); you used the rows"] = reference(W.transpose(1, 2))
@@ -320,9 +324,7 @@ def check_drill_linear_never_superposes(fn) -> None:
 
 @exercise(CHAPTER, points=1)
 def check_drill_pentagon_dimensionality(fn) -> None:
-    angles = torch.arange(5) * 2 * math.pi / 5
-    pentagon = torch.stack([angles.cos(), angles.sin()])[None]  # [1, 2, 5]
-    want = float(ref.feature_dimensionality(pentagon)[0, 0])
+    want = float(ref.feature_dimensionality(_pentagon())[0, 0])
     got = call(fn)
     if not isinstance(got, (int, float)) or isinstance(got, bool):
         raise CheckFailure(f"return a number, got {type(got).__name__}")
