@@ -485,3 +485,17 @@ def load_model(name: str, device: str | torch.device = "auto") -> HookedModel:
         hf, tokenizer = load_hub_gpt2(name)
         model = HookedModel(hf, tokenizer, name)
     return model.to(get_device(device))
+
+
+def randomly_initialised(model: HookedModel, seed: int = 0) -> HookedModel:
+    """The same architecture (config, tokenizer, attention-only or not) with fresh random weights, drawn by
+    transformers' own initialisation: the control for "does the model know it, or does the probe learn it?"."""
+    import copy
+
+    hf = copy.deepcopy(model.hf)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        hf.apply(hf._init_weights)
+    if hf.config.tie_word_embeddings:
+        hf.tie_weights()
+    return HookedModel(hf, model.tokenizer, f"{model.name} (random init, seed {seed})", {})

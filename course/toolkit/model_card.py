@@ -68,7 +68,10 @@ def write_model_card(entry: Path) -> str:
                   "Debian packages (sha256):", *[f"- `{k}`: `{v}`" for k, v in card["debian_packages"].items()]]
     lines += ["", "## Files", "", f"- `model.safetensors` (sha256 `{card['sha256']}`), `config.json`, `card.json`"
               + (", `tokenizer.json`, `heldout.safetensors` (the first 60k held-out token ids, for `zoo verify` "
-                 "and the chapters)" if name == "text-lm" else ""),
+                 "and the chapters), `pos_lexicon.json` (part of speech of each whole-word token, from WordNet 3.0 "
+                 "SemCor tag counts, for chapter 02's probes; rebuilt by `python -m mechinterp.course.toolkit.labels`; "
+                 "WordNet's license in `WORDNET_LICENSE.txt`)"
+                 if name == "text-lm" else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

@@ -187,6 +187,9 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
         "induction": measure_induction(model),
     }
     save_file({"ids": val_ids[:60_000].to(torch.int16).contiguous()}, out / "heldout.safetensors")
+    from mechinterp.course.toolkit.labels import write_pos_lexicon
+
+    write_pos_lexicon(cache / "root/usr/share/wordnet", out)
     card = {"config": asdict(cfg), **timing, "metrics": metrics, "debian_packages": checksums,
             "corpus": {"documents": len(docs), "train_tokens": len(train_ids), "heldout_tokens": len(val_ids),
                        "characters": sum(map(len, docs))},
