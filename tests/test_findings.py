@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
-COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12}
+COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12, "integrated_gradients": 13}
 
 
 def _findings(slug):

@@ -6,7 +6,7 @@ import os
 
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-OFFLINE_ALTERNATIVE = {"gpt2": "zoo/text-lm"}
+OFFLINE_ALTERNATIVE = {"gpt2": "zoo/text-lm", "distilbert": "zoo/sentiment-clf"}
 HUB_TIMEOUT_S = 5.0
 
 
@@ -33,16 +33,29 @@ def _reachable(name: str) -> str | None:
         return f"{type(e).__name__}: {str(e)[:200]}"
 
 
-def load_hub_gpt2(name: str) -> tuple[GPT2LMHeadModel, object]:
-    """A GPT-2-family model and its tokenizer from the hub (or the local HF cache)."""
+def _require_hub(name: str, loader: str) -> None:
     if not _in_local_cache(name):
         reason = _reachable(name)
         if reason is not None:
             alternative = OFFLINE_ALTERNATIVE.get(name.split("/")[-1].split("-")[0], "zoo/text-lm")
             raise HubUnavailable(
                 f"cannot load {name!r} from the Hugging Face hub ({reason}). Offline, use the zoo model "
-                f"load_model({alternative!r}) instead (`mechinterp zoo list` shows the zoo)."
+                f"{loader}({alternative!r}) instead (`mechinterp zoo list` shows the zoo)."
             )
+
+
+def load_hub_classifier(name: str):
+    """A sequence classifier (e.g. distilbert-base-uncased-finetuned-sst-2-english) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification
+
+    _require_hub(name, "load_classifier")
+    model = AutoModelForSequenceClassification.from_pretrained(name, attn_implementation="eager")
+    return model, AutoTokenizer.from_pretrained(name)
+
+
+def load_hub_gpt2(name: str) -> tuple[GPT2LMHeadModel, object]:
+    """A GPT-2-family model and its tokenizer from the hub (or the local HF cache)."""
+    _require_hub(name, "load_model")
     model = GPT2LMHeadModel.from_pretrained(name)
     if not isinstance(model, GPT2LMHeadModel):
         raise TypeError(f"{name} is not a GPT-2-architecture model")

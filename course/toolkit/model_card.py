@@ -15,12 +15,25 @@ DATA = {
                "and examples (`wordnet-base`, WordNet 3.0 license), the fortune files (`fortunes`, "
                "`fortunes-min`). ~2,000-character documents, 1% held out by document; byte-level BPE "
                "(vocab 4,096) trained on the training documents with `tokenizers`. See `toolkit.corpus`.",
+    "sentiment-clf": "Generated sentences (`toolkit.sentiment`): a template around ONE sentiment adjective from "
+                     "VADER's lexicon (Hutto & Gilbert 2014; PyPI `vadersentiment`, MIT) that WordNet 3.0 attests "
+                     "as an adjective, with |valence| >= 1.5 and rater std <= 1.0; 30% get an intensifier, 35% of "
+                     "the negatable templates a negator (`not`, `never`) that flips the label. 17 templates train, "
+                     "4 are held out (new frames made of words the training frames use); `heldout.json` holds 600 "
+                     "sentences from the held-out templates with their planted word. Targets use label smoothing "
+                     "0.1; 15% of training sentences have their sentiment word, and 5% every content token, "
+                     "replaced by [PAD] or [MASK] with a 50/50 target, so that 'no evidence' is neutral to the "
+                     "model and attribution baselines built from [PAD]/[MASK] score ~0.5. (Without this, the "
+                     "all-[PAD] sentence scored NEGATIVE 0.95, and IG had nothing to explain for negative "
+                     "predictions: the planted word was top-attributed in only 57% of held-out sentences.)",
 }
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
 PURPOSE = {
     "attn-only-1l": "The control for chapter 03: one attention layer cannot compose heads, so no induction head.",
     "attn-only-2l": "Chapter 03: a previous-token head in layer 0 composes with an induction head in layer 1.",
+    "sentiment-clf": "Chapter 06 (integrated gradients): a small sentiment classifier whose evidence is known, "
+                     "so attributions can be checked against the planted sentiment word.",
     "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
 }
 
@@ -38,20 +51,31 @@ def write_model_card(entry: Path) -> str:
     name = entry.name
     card = json.loads((entry / "card.json").read_text())
     cfg = card["config"]
-    arch = (f"`transformers.GPT2LMHeadModel`, {cfg['n_layer']} layer(s), d_model {cfg['n_embd']}, "
-            f"{cfg['n_head']} heads, context {cfg['n_ctx']}, vocab {cfg['vocab_size']}, "
-            f"{'attention-only (each MLP replaced by `ZeroMLP`)' if cfg['attn_only'] else 'with MLPs (4 x d_model)'}, "
-            f"{'tied' if cfg['tie_word_embeddings'] else 'untied'} embeddings, pre-LayerNorm, learned positions")
+    if card.get("architecture") == "distilbert-classifier":
+        arch = (f"`transformers.DistilBertForSequenceClassification`, {cfg['n_layer']} layers, dim {cfg['n_embd']}, "
+                f"{cfg['n_head']} heads, FFN {cfg['hidden_dim']}, max length {cfg['max_len']}, word-level vocab "
+                f"{cfg['vocab_size']} ([PAD]=0, [UNK], [CLS], [SEP], [MASK]; `[CLS] sentence [SEP]`), 2 labels "
+                "(NEGATIVE, POSITIVE), no dropout")
+        training = (f"AdamW (weight decay {cfg['weight_decay']}), one-cycle lr peaking at {cfg['lr']} after 10% of "
+                    "training, "
+                    f"{cfg['steps']:,} steps of {cfg['batch_size']} freshly generated sentences, fp32, seed "
+                    f"{cfg['seed']}. Reproduce: `mechinterp zoo train {name}`.")
+    else:
+        mlp = "attention-only (each MLP replaced by `ZeroMLP`)" if cfg["attn_only"] else "with MLPs (4 x d_model)"
+        arch = (f"`transformers.GPT2LMHeadModel`, {cfg['n_layer']} layer(s), d_model {cfg['n_embd']}, "
+                f"{cfg['n_head']} heads, context {cfg['n_ctx']}, vocab {cfg['vocab_size']}, {mlp}, "
+                f"{'tied' if cfg['tie_word_embeddings'] else 'untied'} embeddings, pre-LayerNorm, learned positions")
+        training = (
+            f"AdamW (betas 0.9/0.95, weight decay {cfg['weight_decay']}), lr {cfg['lr']} with {cfg['warmup']} warm-up "
+            f"steps, then {'cosine decay to 10%' if cfg.get('cosine', True) else 'constant'}, "
+            f"{cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
+            f"tokens, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'fp32'}, seed {cfg['seed']}. "
+            f"Reproduce: `mechinterp zoo train {name}`.")
     lines = [
         f"# Model card: `zoo/{name}`", "", PURPOSE.get(name, ""), "",
         "## Architecture", arch, "",
         "## Data", DATA.get(name, ""), "",
-        "## Training",
-        f"AdamW (betas 0.9/0.95, weight decay {cfg['weight_decay']}), lr {cfg['lr']} with {cfg['warmup']} warm-up "
-        f"steps, then {'cosine decay to 10%' if cfg.get('cosine', True) else 'constant'}, "
-        f"{cfg['steps']:,} steps of batch {cfg['batch_size']} x {cfg['n_ctx']} "
-        f"tokens, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'fp32'}, seed {cfg['seed']}. "
-        f"Reproduce: `mechinterp zoo train {name}`.", "",
+        "## Training", training, "",
         f"Trained in {card['train_seconds'] / 60:.1f} min on {card['machine']} (CPU), torch {card['torch']}. "
         + card.get("train_note", ""), "",
         "## Measured at the end of training", "",
@@ -71,7 +95,8 @@ def write_model_card(entry: Path) -> str:
                  "and the chapters), `pos_lexicon.json` (part of speech of each whole-word token, from WordNet 3.0 "
                  "SemCor tag counts, for chapter 02's probes; rebuilt by `python -m mechinterp.course.toolkit.labels`; "
                  "WordNet's license in `WORDNET_LICENSE.txt`)"
-                 if name == "text-lm" else ""),
+                 if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
+                 "and planted words)" if name == "sentiment-clf" else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

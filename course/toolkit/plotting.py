@@ -163,3 +163,37 @@ def plot_matrix(matrix: Tensor, xlabel: str = "", ylabel: str = "", title: str =
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
+
+
+def plot_token_attributions(tokens: list[list[str]], scores: list[list[Tensor]], row_labels: list[str] | None = None,
+                            titles: list[str] | None = None):
+    """Coloured text: for each sentence, one line per attribution variant (e.g. per baseline); each token's
+    background is red for evidence for the explained class, blue against, scaled per line.
+
+    tokens: [sentence][token] strings; scores: [variant][sentence] 1-D tensors aligned with tokens;
+    row_labels: a name per variant; titles: a caption per sentence (e.g. the predicted class)."""
+    n_var, n_sent = len(scores), len(tokens)
+    n_lines = n_sent * (n_var + 1)
+    fig = plt.figure(figsize=(10, 0.32 * n_lines + 0.3))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    renderer = fig.canvas.get_renderer()
+    cmap = plt.cm.RdBu_r
+    line_h = 1 / n_lines
+    y = 1 - 0.6 * line_h
+    for c in range(n_sent):
+        ax.text(0.01, y, titles[c] if titles else f"sentence {c}", fontsize=9, weight="bold", va="center")
+        y -= line_h
+        for r in range(n_var):
+            s = scores[r][c].detach().cpu().float()
+            scale = float(s.abs().max()) or 1.0
+            ax.text(0.01, y, row_labels[r] if row_labels else "", fontsize=8, va="center", color="0.35")
+            x = 0.14
+            for tok, v in zip(tokens[c], s.tolist(), strict=True):
+                t = ax.text(x, y, tok, fontsize=9, va="center", ha="left",
+                            color="white" if abs(v) / scale > 0.6 else "black",
+                            bbox={"facecolor": cmap(0.5 + 0.45 * v / scale), "edgecolor": "none", "pad": 1.5})
+                box = t.get_window_extent(renderer=renderer).transformed(ax.transAxes.inverted())
+                x = box.x1 + 0.006
+            y -= line_h
+    return fig

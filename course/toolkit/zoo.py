@@ -52,6 +52,8 @@ def load_zoo_hf(name: str) -> tuple[GPT2LMHeadModel, dict]:
     entry = zoo_dir() / name
     if not (entry / "model.safetensors").exists():
         raise KeyError(f"no zoo model {name!r}; the zoo has: {', '.join(zoo_names()) or '(nothing yet)'}")
+    if load_card(name).get("architecture") == "distilbert-classifier":
+        return load_zoo_classifier(name)
     config = GPT2Config.from_json_file(entry / "config.json")
     model = GPT2LMHeadModel(config)
     if getattr(config, "attn_only", False):
@@ -66,6 +68,17 @@ def load_zoo_hf(name: str) -> tuple[GPT2LMHeadModel, dict]:
     return model.eval(), card
 
 
+def load_zoo_classifier(name: str):
+    """A zoo sequence classifier (DistilBERT architecture), in eval mode, and its card."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    entry = zoo_dir() / name
+    model = DistilBertForSequenceClassification(DistilBertConfig.from_json_file(entry / "config.json"))
+    model.load_state_dict(load_file(entry / "model.safetensors"), strict=True)
+    model.set_attn_implementation("eager")  # attention weights can be returned (SDPA returns none)
+    return model.eval(), load_card(name)
+
+
 def heldout_ids(name: str) -> torch.Tensor:
     """Held-out token ids shipped with a text model (never seen in training), as int64."""
     return load_file(zoo_dir() / name / "heldout.safetensors")["ids"].long()
@@ -78,6 +91,11 @@ def load_zoo_tokenizer(name: str):
         return None
     from transformers import PreTrainedTokenizerFast
 
+    if load_card(name).get("architecture") == "distilbert-classifier":
+        from mechinterp.course.toolkit.sentiment import wrap_tokenizer
+        from tokenizers import Tokenizer
+
+        return wrap_tokenizer(Tokenizer.from_file(str(path)))
     return PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token="<|endoftext|>", eos_token="<|endoftext|>")
 
 
@@ -172,6 +190,17 @@ def verify(name: str) -> list:
                         max(max(r) for r in m["induction_score"]), hi=NO_INDUCTION_MAX),
                 Finding(f"{name}: repeated-half / first-half loss", "≈ 1 (no in-context copying)", ratio, lo=0.8),
             ]
+    elif name == "sentiment-clf":
+        from mechinterp.course.toolkit.sentiment import accuracy
+
+        held = json.loads((entry / "heldout.json").read_text())
+        tokenizer = load_zoo_tokenizer(name)
+        found += [
+            Finding(f"{name}: held-out accuracy (unseen templates)", "> 0.9", accuracy(model, tokenizer, held),
+                    lo=0.9),
+            Finding(f"{name}: held-out accuracy on negated sentences", "> 0.9",
+                    accuracy(model, tokenizer, [s for s in held if s["negated"]]), lo=0.9),
+        ]
     elif name == "text-lm":
         held = heldout_ids(name)
         loss = heldout_loss(model, held, model.config.n_positions)

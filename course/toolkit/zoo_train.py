@@ -199,10 +199,15 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
 
 
 def train(name: str, out_root: Path | None = None, cache: Path | None = None, log=print) -> dict:
-    if name not in RECIPES:
-        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}")
-    cfg = RECIPES[name]
+    if name not in RECIPES and name != "sentiment-clf":
+        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, sentiment-clf")
+    cfg = RECIPES.get(name)
     out = (out_root or zoo_dir()) / name
+    if name == "sentiment-clf":
+        from mechinterp.course.toolkit.sentiment import SentimentConfig, train_sentiment
+
+        return train_sentiment(SentimentConfig(), (out_root or zoo_dir()) / name,
+                               cache or Path(".mechinterp-cache") / "debian", log)
     if cfg.name == "text-lm":
         return train_text_lm(cfg, out, cache or Path(".mechinterp-cache") / "debian", log)
     return train_attn_only(cfg, out, log)

@@ -12,7 +12,7 @@ import torch
 from mechinterp.course.toolkit import zoo
 from mechinterp.course.toolkit.model import load_model
 
-EXPECTED = ["attn-only-1l", "attn-only-2l", "text-lm"]
+EXPECTED = ["attn-only-1l", "attn-only-2l", "sentiment-clf", "text-lm"]
 
 
 def test_the_zoo_ships_every_entry_small_and_documented():
@@ -103,3 +103,25 @@ def test_text_lm_corpus_installs_offline_from_debian(tmp_path):
     assert checksums == card["debian_packages"]  # the same package files the shipped model was trained on
     assert len(docs) == card["corpus"]["documents"]
     assert sum(map(len, docs)) == card["corpus"]["characters"]
+
+
+@pytest.mark.slow
+def test_sentiment_recipe_smoke(tmp_path):
+    """The sentiment-clf recipe runs end to end from its offline sources (VADER from PyPI, WordNet from Debian)."""
+    import dataclasses
+
+    from mechinterp.course.toolkit.sentiment import SentimentConfig, train_sentiment
+
+    try:
+        from mechinterp.course.toolkit.corpus import fetch_packages
+
+        fetch_packages(tmp_path / "debian")
+    except Exception as e:  # no Debian mirror reachable
+        pytest.skip(f"Debian packages could not be fetched: {e}")
+    cfg = dataclasses.replace(SentimentConfig(), steps=30, n_heldout=40)
+    card = train_sentiment(cfg, tmp_path / "sentiment-clf", tmp_path / "debian", log=lambda *_: None)
+    assert card["metrics"]["n_adjectives"] == zoo.load_card("sentiment-clf")["metrics"]["n_adjectives"]
+    assert len(json.loads((tmp_path / "sentiment-clf" / "heldout.json").read_text())) == 40
+    held = json.loads((zoo.zoo_dir() / "sentiment-clf" / "heldout.json").read_text())
+    shipped = {s["text"] for s in held}
+    assert len(shipped) > 400  # 600 generated sentences, mostly distinct
