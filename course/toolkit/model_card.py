@@ -15,6 +15,13 @@ DATA = {
                "and examples (`wordnet-base`, WordNet 3.0 license), the fortune files (`fortunes`, "
                "`fortunes-min`). ~2,000-character documents, 1% held out by document; byte-level BPE "
                "(vocab 4,096) trained on the training documents with `tokenizers`. See `toolkit.corpus`.",
+    "facts-lm": "Generated statements (`toolkit.facts`): 320 people named Given Family (16 given names x 20 family "
+                "names, so a person is identified only at the last subject token), each with a home city, "
+                "language, job, colour and sport drawn at random (seed 0; the world ships as `world.json`). "
+                "Subject-first statements: [prefix] Given Family <relation phrase> answer . with 6 prefixes x 3 "
+                "phrases per relation; 3 (prefix, phrase) combinations per relation never appear in training and "
+                "test recall of held-out paraphrases. 25% filler rows mention people without stating facts. One "
+                "statement per row (BOS first, padding not trained), word-level vocabulary.",
     "sentiment-clf": "Generated sentences (`toolkit.sentiment`): a template around ONE sentiment adjective from "
                      "VADER's lexicon (Hutto & Gilbert 2014; PyPI `vadersentiment`, MIT) that WordNet 3.0 attests "
                      "as an adjective, with |valence| >= 1.5 and rater std <= 1.0; 30% get an intensifier, 35% of "
@@ -32,6 +39,8 @@ DATA["attn-only-2l"] = DATA["attn-only-1l"]
 PURPOSE = {
     "attn-only-1l": "The control for chapter 03: one attention layer cannot compose heads, so no induction head.",
     "attn-only-2l": "Chapter 03: a previous-token head in layer 0 composes with an induction head in layer 1.",
+    "facts-lm": "Chapter 04 (activation patching, causal tracing): a model that stores facts about a synthetic "
+                "world, so we can ask where a fact is stored.",
     "sentiment-clf": "Chapter 06 (integrated gradients): a small sentiment classifier whose evidence is known, "
                      "so attributions can be checked against the planted sentiment word.",
     "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
@@ -96,7 +105,8 @@ def write_model_card(entry: Path) -> str:
                  "SemCor tag counts, for chapter 02's probes; rebuilt by `python -m mechinterp.course.toolkit.labels`; "
                  "WordNet's license in `WORDNET_LICENSE.txt`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
-                 "and planted words)" if name == "sentiment-clf" else ""),
+                 "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
+                 "person's attributes)" if name == "facts-lm" else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

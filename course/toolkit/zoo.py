@@ -190,6 +190,17 @@ def verify(name: str) -> list:
                         max(max(r) for r in m["induction_score"]), hi=NO_INDUCTION_MAX),
                 Finding(f"{name}: repeated-half / first-half loss", "≈ 1 (no in-context copying)", ratio, lo=0.8),
             ]
+    elif name == "facts-lm":
+        from mechinterp.course.toolkit.facts import fact_prompts, recall
+
+        facts = json.loads((entry / "world.json").read_text())
+        tokenizer = load_zoo_tokenizer(name)
+        found += [
+            Finding(f"{name}: recall of every fact in the training templates", "> 0.95",
+                    recall(model, tokenizer, fact_prompts(facts, "train")), lo=0.95),
+            Finding(f"{name}: recall in held-out paraphrases (templates never trained)", "> 0.9",
+                    recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
+        ]
     elif name == "sentiment-clf":
         from mechinterp.course.toolkit.sentiment import accuracy
 
