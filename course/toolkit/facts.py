@@ -1,7 +1,7 @@
 """The zoo's `facts-lm`: a small GPT-2-architecture LM that stores facts about a synthetic world (chapter 04).
 
-World: 320 people named by a GIVEN and a FAMILY name (every given name is shared by 20 people, every family
-name by 16), so a person is identified only at the LAST subject token — the position where ROME-style causal
+World: 128 people named by a GIVEN and a FAMILY name (every given name is shared by 16 people, every family
+name by 8), so a person is identified only at the LAST subject token — the position where ROME-style causal
 tracing expects the lookup. Each person has five attributes (home city, language, job, colour, sport), drawn
 at random with a fixed seed. Statements are subject-first: "[prefix] Given Family <relation phrase> answer .",
 with 6 prefixes x 3 phrases per relation; 3 (prefix, phrase) combinations per relation never appear in training
@@ -22,10 +22,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-GIVEN = ("ada", "bren", "cato", "dara", "elin", "fenn", "gala", "hale", "iris", "jory", "kael", "lira", "milo",
-         "nora", "odin", "pia")
+GIVEN = ("ada", "bren", "cato", "dara", "elin", "fenn", "gala", "hale")
 FAMILY = ("vorn", "kell", "sarr", "trell", "maro", "dune", "pike", "rusk", "holt", "wren", "marsh", "crane",
-          "frost", "lowe", "quill", "stone", "thorn", "vale", "brook", "ash")
+          "frost", "lowe", "quill", "stone")
 RELATIONS = {
     "city": (("lives in", "has a house in", "resides in"),
              ("quen", "tarsk", "olbin", "merrow", "vasco", "durn", "halvik", "presk", "ulmar", "zeth", "corvin",
@@ -117,11 +116,11 @@ class FactsConfig:
     n_embd: int = 128
     n_head: int = 4
     n_ctx: int = 16
-    steps: int = 6000
+    steps: int = 8000  # ~0.4 s/step on 2 threads (8 layers x 2,048 tokens): ~55 min
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 1e-3
     warmup: int = 200
-    weight_decay: float = 0.01
+    weight_decay: float = 0.0
     p_filler: float = 0.25
     seed: int = 0
     threads: int = 2
@@ -230,3 +229,37 @@ def train_facts(cfg: FactsConfig, out: Path, log=print) -> dict:
     write_model_card(out)
     shutil.rmtree(ckpt, ignore_errors=True)
     return card
+
+
+# ------------------------------------------------------------------------------------ for the chapter
+
+
+def load_world(name: str = "facts-lm") -> dict[str, dict[str, str]]:
+    from mechinterp.course.toolkit.zoo import zoo_dir
+
+    return json.loads((zoo_dir() / name / "world.json").read_text())
+
+
+def str_pairs(facts: dict[str, dict[str, str]], relation: str, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """n (clean subject, corrupted subject) pairs for symmetric token replacement: the corrupted subject has
+    the same length (two tokens), and a DIFFERENT answer for `relation`."""
+    rng = random.Random(seed)
+    subjects = sorted(facts)
+    pairs = []
+    while len(pairs) < n:
+        a, b = rng.sample(subjects, 2)
+        if facts[a][relation] != facts[b][relation]:
+            pairs.append((a, b))
+    return pairs
+
+
+def prompt_tokens(tokenizer, template: str, subjects: list[str]) -> Tensor:
+    """[len(subjects), pos]: BOS + the template filled with each subject (every subject is two tokens, so
+    the prompts align position by position)."""
+    rows = [[tokenizer.bos_token_id, *tokenizer.convert_tokens_to_ids(template.format(s=s).split())]
+            for s in subjects]
+    return torch.tensor(rows)
+
+
+def answer_ids(tokenizer, facts: dict[str, dict[str, str]], relation: str, subjects: list[str]) -> Tensor:
+    return torch.tensor(tokenizer.convert_tokens_to_ids([facts[s][relation] for s in subjects]))

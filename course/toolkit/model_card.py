@@ -15,13 +15,17 @@ DATA = {
                "and examples (`wordnet-base`, WordNet 3.0 license), the fortune files (`fortunes`, "
                "`fortunes-min`). ~2,000-character documents, 1% held out by document; byte-level BPE "
                "(vocab 4,096) trained on the training documents with `tokenizers`. See `toolkit.corpus`.",
-    "facts-lm": "Generated statements (`toolkit.facts`): 320 people named Given Family (16 given names x 20 family "
+    "facts-lm": "Generated statements (`toolkit.facts`): 128 people named Given Family (8 given names x 16 family "
                 "names, so a person is identified only at the last subject token), each with a home city, "
                 "language, job, colour and sport drawn at random (seed 0; the world ships as `world.json`). "
                 "Subject-first statements: [prefix] Given Family <relation phrase> answer . with 6 prefixes x 3 "
                 "phrases per relation; 3 (prefix, phrase) combinations per relation never appear in training and "
                 "test recall of held-out paraphrases. 25% filler rows mention people without stating facts. One "
-                "statement per row (BOS first, padding not trained), word-level vocabulary.",
+                "statement per row (BOS first, padding not trained), word-level vocabulary. (A first attempt with "
+                "320 people, 16 x 20 names, stayed at chance recall, 0.12, after 2,000 steps of this 8-layer "
+                "model at lr 2e-3; a 4-layer model at lr 1e-3 was still at 0.16 after 1,000 steps, while 128 "
+                "people began to be memorised after ~600 steps: the plateau before memorisation grows with the "
+                "number of conjunctions to store.)",
     "sentiment-clf": "Generated sentences (`toolkit.sentiment`): a template around ONE sentiment adjective from "
                      "VADER's lexicon (Hutto & Gilbert 2014; PyPI `vadersentiment`, MIT) that WordNet 3.0 attests "
                      "as an adjective, with |valence| >= 1.5 and rater std <= 1.0; 30% get an intensifier, 35% of "
