@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
-from mechinterp.autograder.chapters import get_chapter
+from mechinterp.autograder.chapters import chapters, get_chapter
 from mechinterp.autograder.nbgrader_course import init_course
 
 pytestmark = pytest.mark.slow
@@ -124,3 +124,32 @@ def test_edited_check_cell_is_overwritten_from_the_source(graded):
     course, _, scores, _ = graded
     assert scores["erin"]["check_feature_importance"] == 0
     assert sum(scores["erin"].values()) == 17
+
+
+OTHER = [slug for slug in chapters() if slug != "superposition"]
+
+
+@pytest.mark.parametrize("slug", OTHER)
+def test_every_other_chapter_round_trips(tmp_path, slug):
+    """generate_assignment -> the reference submission scores full marks, the untouched release 0."""
+    ch = get_chapter(slug)
+    course = tmp_path / "course"
+    init_course(course, [slug])
+    nbgrader(course, "generate_assignment", ch.stem, "--force")
+    release = nbformat.read(course / "release" / ch.stem / f"{ch.stem}.ipynb", as_version=4)
+    assert [c.source for c in release.cells] == [c.source for c in student_notebook(ch).cells]
+    reference = {name: reference_body(ch, name) for name in ch.checks()}
+    for student, nb in {"alice": _fill(release, reference), "bob": release}.items():
+        path = course / "submitted" / student / ch.stem / f"{ch.stem}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    nbgrader(course, "autograde", ch.stem, "--force")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="mechinterp") as gb:
+        scores = {s: {g.name: g.auto_score for g in gb.find_submission_notebook(ch.stem, ch.stem, s).grades}
+                  for s in ("alice", "bob")}
+    max_score = sum(c.points for c in ch.checks().values())
+    assert None not in scores["alice"].values()
+    assert sum(scores["alice"].values()) == max_score
+    assert sum(scores["bob"].values()) == 0
