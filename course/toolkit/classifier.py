@@ -95,10 +95,7 @@ def load_classifier(name: str, device: str | torch.device = "auto") -> Classifie
 def reinitialised(clf: Classifier, seed: int = 0) -> Classifier:
     """The same architecture with every weight re-drawn by transformers' initialisation (Adebayo et al.'s
     full model-parameter randomisation test)."""
-    import copy
+    from mechinterp.course.toolkit.model import reinitialised_copy
 
-    model = copy.deepcopy(clf.model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model.apply(model._init_weights)
+    model = reinitialised_copy(clf.model, seed)
     return Classifier(model.eval(), clf.tokenizer, f"{clf.name} (randomised, seed {seed})", {})

@@ -490,12 +490,19 @@ def load_model(name: str, device: str | torch.device = "auto") -> HookedModel:
 def randomly_initialised(model: HookedModel, seed: int = 0) -> HookedModel:
     """The same architecture (config, tokenizer, attention-only or not) with fresh random weights, drawn by
     transformers' own initialisation: the control for "does the model know it, or does the probe learn it?"."""
-    import copy
-
-    hf = copy.deepcopy(model.hf)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        hf.apply(hf._init_weights)
+    hf = reinitialised_copy(model.hf, seed)
     if hf.config.tie_word_embeddings:
         hf.tie_weights()
     return HookedModel(hf, model.tokenizer, f"{model.name} (random init, seed {seed})", {})
+
+
+def reinitialised_copy(hf_model: nn.Module, seed: int) -> nn.Module:
+    """A deep copy of a transformers model with every weight re-drawn by its own `_init_weights` (seeded,
+    without touching the global random state)."""
+    import copy
+
+    hf = copy.deepcopy(hf_model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        hf.apply(hf._init_weights)
+    return hf
