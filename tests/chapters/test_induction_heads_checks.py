@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from check_testing import CheckTester
 from mechinterp.autograder.build import reference_namespace
-from mechinterp.autograder.chapters import get_chapter
-from mechinterp.autograder.harness import run_check
 from mechinterp.course.toolkit.model import patch
 
-CH = get_chapter("induction_heads")
-CHECKS = CH.checks()
+T = CheckTester("induction_heads")
+CH, CHECKS = T.chapter, T.checks
+assert_passes, assert_fails = T.passes, T.fails
 
 
 @pytest.fixture(scope="module")
@@ -19,20 +19,8 @@ def ref() -> dict:
     return reference_namespace(CH)
 
 
-def assert_passes(name, fn):
-    result = run_check(CHECKS[name], fn)
-    assert result.passed, result.message
-
-
-def assert_fails(name, fn, hint: str):
-    result = run_check(CHECKS[name], fn)
-    assert not result.passed, f"a wrong {name} passed"
-    assert hint in result.message, f"expected hint {hint!r}, got {result.message!r}"
-
-
 def test_reference_passes_every_check(ref):
-    for name in CHECKS:
-        assert_passes(name, ref[name])
+    T.reference_passes(ref)
 
 
 # ------------------------------------------------------------------------------------- per_token_loss

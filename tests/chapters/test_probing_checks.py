@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from check_testing import CheckTester
 from mechinterp.autograder.build import reference_namespace
-from mechinterp.autograder.chapters import get_chapter
-from mechinterp.autograder.harness import run_check
 from mechinterp.course.toolkit.model import patch
 from torch import nn
 
-CH = get_chapter("probing")
-CHECKS = CH.checks()
+T = CheckTester("probing")
+CH, CHECKS = T.chapter, T.checks
+assert_passes, assert_fails = T.passes, T.fails
 
 
 @pytest.fixture(scope="module")
@@ -21,20 +21,8 @@ def ref() -> dict:
     return reference_namespace(CH)
 
 
-def assert_passes(name, fn):
-    result = run_check(CHECKS[name], fn)
-    assert result.passed, result.message
-
-
-def assert_fails(name, fn, hint: str):
-    result = run_check(CHECKS[name], fn)
-    assert not result.passed, f"a wrong {name} passed"
-    assert hint in result.message, f"expected hint {hint!r}, got {result.message!r}"
-
-
 def test_reference_passes_every_check(ref):
-    for name in CHECKS:
-        assert_passes(name, ref[name])
+    T.reference_passes(ref)
 
 
 # ------------------------------------------------------------------------------------ collect_residuals
@@ -261,8 +249,8 @@ def test_train_linear_probe_alternative():
         mu, sd = x.mean(0), x.std(0) + 1e-6
         z = (x - mu) / sd
         lin = nn.Linear(x.shape[1], n_classes)
-        opt = torch.optim.Adam(lin.parameters(), lr=0.05)
-        for _ in range(400):
+        opt = torch.optim.Adam(lin.parameters(), lr=0.1)
+        for _ in range(150):
             opt.zero_grad()
             (nn.functional.cross_entropy(lin(z), y) + l2 * (lin.weight**2).sum()).backward()
             opt.step()

@@ -7,31 +7,15 @@ import math
 
 import pytest
 import torch
-from mechinterp.autograder.chapters import get_chapter
-from mechinterp.autograder.harness import run_check
+from check_testing import CheckTester
 
-CHECKS = get_chapter("superposition").checks()
-
-
-def grade_one(name: str, fn) -> tuple[bool, str]:
-    result = run_check(CHECKS[name], fn)
-    return result.passed, result.message
-
-
-def assert_passes(name, fn):
-    passed, message = grade_one(name, fn)
-    assert passed, message
-
-
-def assert_fails(name, fn, hint: str):
-    passed, message = grade_one(name, fn)
-    assert not passed, f"a wrong {name} passed"
-    assert hint in message, f"expected hint {hint!r}, got {message!r}"
+T = CheckTester("superposition")
+CHECKS = T.checks
+assert_passes, assert_fails = T.passes, T.fails
 
 
 def test_reference_passes_every_check(superposition_reference):
-    for name in CHECKS:
-        assert_passes(name, superposition_reference[name])
+    T.reference_passes(superposition_reference)
 
 
 # ---------------------------------------------------------------------------------- feature_importance
