@@ -272,16 +272,15 @@ def check_causal_trace(fn) -> None:
         with torch.no_grad():
             want = ref.causal_trace(_model(), tokens, [1, 2], 7, noise, site)
             got = call(fn, _model(), tokens, [1, 2], 7, noise, site)
+        mistakes = {
+            "return the INDIRECT effect: subtract the corrupted run's probability (without any restoration)":
+                _trace_variant(tokens, [1, 2], 7, noise, site, subtract=False),
+            "restore ONE position at a time (the one the map's column names), not the whole sequence":
+                _trace_variant(tokens, [1, 2], 7, noise, site, all_positions=True),
+        }
         if site == "resid":
-            mistakes = {
-                "return the INDIRECT effect: subtract the corrupted run's probability (without any restoration)":
-                    _trace_variant(tokens, [1, 2], 7, noise, site, subtract=False),
-                "ROME restores the block's OUTPUT: 'resid' is blocks.{layer}.hook_resid_post":
-                    _trace_variant(tokens, [1, 2], 7, noise, site, resid_name="blocks.{layer}.hook_resid_pre"),
-            }
-        else:
-            mistakes = {"restore ONE position at a time (the one the map's column names), not the whole sequence":
-                        _trace_variant(tokens, [1, 2], 7, noise, site, all_positions=True)}
+            mistakes["ROME restores the block's OUTPUT: 'resid' is blocks.{layer}.hook_resid_post"] = \
+                _trace_variant(tokens, [1, 2], 7, noise, site, resid_name="blocks.{layer}.hook_resid_pre")
         expect_close(got, want, what="indirect effects", case=f"site {site!r}", atol=1e-5, rtol=1e-4,
                      mistakes=mistakes)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from check_testing import CheckTester
 from mechinterp.autograder.build import reference_namespace
-from mechinterp.autograder.chapters import get_chapter
-from mechinterp.autograder.harness import run_check
 from mechinterp.course.toolkit.model import patch
 
-CH = get_chapter("patching")
-CHECKS = CH.checks()
+T = CheckTester("patching")
+CH, CHECKS = T.chapter, T.checks
+assert_passes, assert_fails = T.passes, T.fails
 SITES = {"resid": "blocks.{layer}.hook_resid_pre", "attn": "blocks.{layer}.hook_attn_out",
          "mlp": "blocks.{layer}.hook_mlp_out"}
 
@@ -21,20 +21,8 @@ def ref() -> dict:
     return reference_namespace(CH)
 
 
-def assert_passes(name, fn):
-    result = run_check(CHECKS[name], fn)
-    assert result.passed, result.message
-
-
-def assert_fails(name, fn, hint: str):
-    result = run_check(CHECKS[name], fn)
-    assert not result.passed, f"a wrong {name} passed"
-    assert hint in result.message, f"expected hint {hint!r}, got {result.message!r}"
-
-
 def test_reference_passes_every_check(ref):
-    for name in CHECKS:
-        assert_passes(name, ref[name])
+    T.reference_passes(ref)
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -127,7 +115,7 @@ def map_variant(sites=SITES, transpose=False):
 @pytest.mark.parametrize("fn, hint", [
     (map_variant(sites={**SITES, "resid": "blocks.{layer}.hook_resid_post"}), "ENTERING the block"),
     (map_variant(transpose=True), "transposed"),
-    (lambda model, tokens, cache, site, metric: torch.zeros(model.n_layers, tokens.shape[1]), "differs"),
+    (lambda model, tokens, cache, site, metric: torch.zeros(model.n_layers, tokens.shape[1]), "times 0"),
 ])
 def test_patching_map_mistakes(fn, hint):
     assert_fails("patching_map", fn, hint)
@@ -324,7 +312,7 @@ def atp_variant(grad_on="corrupted", absolute=False):
 @pytest.mark.parametrize("fn, hint", [
     (atp_variant(absolute=True), "|...|"),
     (atp_variant(grad_on="clean"), "CORRUPTED run"),
-    (lambda model, clean, corrupted, site, metric: torch.zeros(model.n_layers, clean.shape[1]), "differs"),
+    (lambda model, clean, corrupted, site, metric: torch.zeros(model.n_layers, clean.shape[1]), "times 0"),
     (lambda model, clean, corrupted, site, metric: atp_variant()(model, clean, corrupted, site, metric).T,
      "transposed"),
 ])
