@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -147,9 +148,19 @@ def _learner_frame(tb) -> str:
 
 def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Call the learner's `fn` on copies of the inputs; fail helpfully on anything but a clean return."""
+    given_args, given_kwargs = _snapshot((args, kwargs))  # the learner works on copies of the inputs
+    return _invoke(fn, (args, kwargs), given_args, given_kwargs)
+
+
+def call_differentiable(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Like `call`, but on the inputs themselves, so that the check can take gradients w.r.t. them (an in-place
+    change is still detected, by comparison with a copy)."""
+    return _invoke(fn, _snapshot((args, kwargs)), args, kwargs)
+
+
+def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) -> Any:
     if not callable(fn):
         raise CheckFailure(f"expected a function, got {type(fn).__name__}")
-    given_args, given_kwargs = _snapshot((args, kwargs))  # the learner works on copies of the inputs
     try:
         with _trap_reference_calls():
             out = fn(*given_args, **given_kwargs)
@@ -162,7 +173,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except Exception as e:  # learner code may raise anything; report it, don't crash the grader
         msg = f"{type(e).__name__}: {e}".strip()
         raise CheckFailure(f"your function raised {msg}{_learner_frame(e.__traceback__)}") from None
-    if _changed((args, kwargs), (given_args, given_kwargs)):
+    if _changed(before, (given_args, given_kwargs)):
         raise CheckFailure(
             "your function modified its input in place (e.g. `x += ...`, `x[...] = ...`, `.relu_()`): "
             "use out-of-place operations or work on a `.clone()`"
@@ -264,6 +275,17 @@ def _name_factor(scale: float, factors: Mapping[str, float]) -> str:
     if math.isclose(abs(scale), 2, rel_tol=1e-3) or math.isclose(abs(scale), 0.5, rel_tol=1e-3):
         return " (a factor of 2: a doubled or halved term?)"
     return ""
+
+
+def as_number(got: Any, what: str = "the result") -> float:
+    """A learner's scalar result as a float: Python/NumPy numbers and one-element tensors are accepted."""
+    if isinstance(got, Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, np.generic) and got.size == 1:
+        got = got.item()
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        raise CheckFailure(f"{what} should be a number (a Python float), got {type(got).__name__}")
+    return float(got)
 
 
 def expect_equal_answer(got: Any, want: Any, hints: Mapping[Any, str], *, default_hint: str) -> None:

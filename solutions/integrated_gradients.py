@@ -253,7 +253,8 @@ def deletion_aucs(clf: Classifier, sentences: list[dict], n_random: int = 5, see
     gen = torch.Generator().manual_seed(seed)
     ig_auc, rand_auc = [], []
     for i in range(len(sentences)):
-        ids, scores, target = out["ids"][i], out["scores"][i], out["pred"][i]
+        n = int(out["mask"][i].sum())  # the sentence alone: no trailing [PAD] for the model to attend to
+        ids, scores, target = out["ids"][i, :n], out["scores"][i, :n], out["pred"][i]
         deletable = ~torch.isin(ids, keep)
 
         def prob(v, target=target):

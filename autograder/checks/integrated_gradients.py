@@ -8,7 +8,14 @@ import functools
 
 import numpy as np
 import torch
-from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import (
+    CheckFailure,
+    as_number,
+    call,
+    exercise,
+    expect_close,
+    expect_equal_answer,
+)
 from mechinterp.solutions import integrated_gradients as ref
 from torch import Tensor, nn
 
@@ -246,7 +253,7 @@ def check_spearman(fn) -> None:
         g = _gen(seed)
         a = torch.randn(n, generator=g)
         b = a**3 + 0.8 * torch.randn(n, generator=g)  # monotone relation + noise: ranks differ from values
-        got = torch.tensor(_number(call(fn, a, b)), dtype=torch.float64)
+        got = torch.tensor(as_number(call(fn, a, b)), dtype=torch.float64)
         want = torch.tensor(ref.spearman(a, b), dtype=torch.float64)
         order_a, order_b = a.argsort().double(), b.argsort().double()
         oa, ob = order_a - order_a.mean(), order_b - order_b.mean()
@@ -256,14 +263,6 @@ def check_spearman(fn) -> None:
             "argsort() gives the ORDER (which index is smallest, next, ...); argsort().argsort() gives each "
             "element's rank": (oa @ ob) / (oa.norm() * ob.norm()),
         })
-
-
-def _number(got) -> float:
-    if isinstance(got, Tensor) and got.numel() == 1:
-        return float(got)
-    if isinstance(got, (float, int, np.floating)) and not isinstance(got, bool):
-        return float(got)
-    raise CheckFailure(f"return a number (a Python float), got {type(got).__name__}")
 
 
 # ---------------------------------------------------------------------------------------- deletion curves

@@ -8,9 +8,15 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import torch
-from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import (
+    CheckFailure,
+    as_number,
+    call,
+    exercise,
+    expect_close,
+    expect_equal_answer,
+)
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import probing as ref
 from sklearn.linear_model import LogisticRegression
@@ -42,14 +48,6 @@ def _tensor(got, what: str, dtype: torch.dtype | None = None) -> Tensor:
     if dtype is not None and got.dtype != dtype:
         raise CheckFailure(f"{what} should have dtype {dtype}, got {got.dtype}")
     return got.detach()
-
-
-def _float(got, what: str) -> float:
-    if isinstance(got, Tensor) and got.numel() == 1:
-        got = got.item()
-    if not isinstance(got, (int, float, np.floating, np.integer)) or isinstance(got, bool):
-        raise CheckFailure(f"{what} should be a number (a Python float), got {type(got).__name__}")
-    return float(got)
 
 
 # --------------------------------------------------------------------------------------- activations
@@ -167,7 +165,7 @@ def check_majority_accuracy(fn) -> None:
         probs = torch.tensor([0.5, 0.3, 0.2, 0.1, 0.05][:k])
         y_train = torch.multinomial(probs, n_train, replacement=True, generator=g)
         y_test = torch.multinomial(probs.flip(0), n_test, replacement=True, generator=g)  # another majority
-        got = _float(call(fn, y_train, y_test), "the accuracy")
+        got = as_number(call(fn, y_train, y_test), "the accuracy")
         want = ref.majority_accuracy(y_train, y_test)
         wrong = {
             "decide the majority on the TRAINING labels; choosing it on the test labels leaks the answer":
@@ -316,7 +314,7 @@ def check_probe_selectivity(fn) -> None:
     got = call(fn, _nearest_neighbour_fit, *args)
     if not (isinstance(got, tuple) and len(got) == 3):
         raise CheckFailure("return a tuple of three numbers: (task accuracy, control accuracy, selectivity)")
-    got_t = torch.tensor([_float(v, "each returned value") for v in got])
+    got_t = torch.tensor([as_number(v, "each returned value") for v in got])
     want = torch.tensor(ref.probe_selectivity(_nearest_neighbour_fit, *args))
 
     def acc(x_fit, y_fit, x_eval, y_eval):

@@ -474,7 +474,8 @@ gen = torch.Generator().manual_seed(0)
 grid = np.linspace(0, 1, 11)
 curves = {"IG order": [], "random order": []}
 for i in range(60):
-    row, row_scores, target = t_ids[i], t_scores[i], t_pred[i]
+    n = int(t_mask[i].sum())  # the sentence alone, so the model never attends to trailing [PAD]
+    row, row_scores, target = t_ids[i, :n], t_scores[i, :n], t_pred[i]
     deletable = ~torch.isin(row, torch.tensor(KEEP, device=row.device))
 
     def prob(v, target=target):

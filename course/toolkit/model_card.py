@@ -107,7 +107,12 @@ def write_model_card(entry: Path) -> str:
               + (", `tokenizer.json`, `heldout.safetensors` (the first 60k held-out token ids, for `zoo verify` "
                  "and the chapters), `pos_lexicon.json` (part of speech of each whole-word token, from WordNet 3.0 "
                  "SemCor tag counts, for chapter 02's probes; rebuilt by `python -m mechinterp.course.toolkit.labels`; "
-                 "WordNet's license in `WORDNET_LICENSE.txt`)"
+                 "WordNet's license in `WORDNET_LICENSE.txt`), `sae_sample.safetensors` (4,096 windows of 128 "
+                 "token ids "
+                 "drawn with seed 7 from the TRAINING split, int16, sha256 "
+                 f"`{card.get('sae_sample_sha256', '?')}`: chapter 07's sparse autoencoders train on their "
+                 "activations; rebuilt from the Debian corpus without retraining by `python -m "
+                 "mechinterp.course.toolkit.zoo_train sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
                  "person's attributes)" if name == "facts-lm" else ""),

@@ -84,6 +84,11 @@ def heldout_ids(name: str) -> torch.Tensor:
     return load_file(zoo_dir() / name / "heldout.safetensors")["ids"].long()
 
 
+def sae_sample_ids(name: str = "text-lm") -> torch.Tensor:
+    """[4096, 128] windows of the text model's TRAINING text (chapter 07's SAE training data), as int64."""
+    return load_file(zoo_dir() / name / "sae_sample.safetensors")["ids"].long()
+
+
 def load_zoo_tokenizer(name: str):
     """The entry's tokenizer (a transformers fast tokenizer), or None for models trained on token ids."""
     path = zoo_dir() / name / "tokenizer.json"
@@ -224,5 +229,7 @@ def verify(name: str) -> list:
                     hi=metrics["unigram_loss"]),
             Finding(f"{name}: logit lens improves with every block", "monotone",
                     float(all(b > a for a, b in zip(curve, curve[1:], strict=False))), 1.0, 1.0),
+            Finding(f"{name}: SAE training sample checksum matches the card", "sha256 in card.json",
+                    float(sha256(entry / "sae_sample.safetensors") == card.get("sae_sample_sha256")), 1.0, 1.0),
         ]
     return found

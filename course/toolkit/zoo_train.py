@@ -21,7 +21,7 @@ import torch
 from mechinterp.course.toolkit.data import induction_segments_batch
 from mechinterp.course.toolkit.model_card import write_model_card
 from mechinterp.course.toolkit.zoo import make_attn_only, sha256, zoo_dir
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -151,28 +151,67 @@ def train_attn_only(cfg: TrainConfig, out: Path, log=print) -> dict:
     return card
 
 
-def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
-    from mechinterp.course.toolkit.corpus import DOC_SEPARATOR, build_corpus
-    from mechinterp.course.toolkit.text_data import (
-        encode_documents,
-        ngram_baselines,
-        train_tokenizer,
-        window_batches,
-    )
+SAE_SAMPLE_WINDOWS, SAE_SAMPLE_SEED = 4096, 7
 
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+
+def write_sae_sample(train_ids: torch.Tensor, out: Path, n_ctx: int = 128) -> None:
+    """`sae_sample.safetensors`: 4,096 windows of 128 tokens drawn (seeded) from the text model's TRAINING split,
+    int16 ([4096, 128], 1 MB). Chapter 07 trains its sparse autoencoders on their activations, so the course
+    never needs the Debian corpus at run time; the shipped held-out ids stay for evaluation."""
+    gen = torch.Generator().manual_seed(SAE_SAMPLE_SEED)
+    starts = torch.randint(0, len(train_ids) - n_ctx, (SAE_SAMPLE_WINDOWS,), generator=gen)
+    windows = torch.stack([train_ids[s : s + n_ctx] for s in starts.tolist()])
+    save_file({"ids": windows.to(torch.int16).contiguous()}, out / "sae_sample.safetensors")
+    card_path = out / "card.json"
+    if card_path.exists():  # a retrain writes the card afterwards (and _save keeps this key)
+        card = json.loads(card_path.read_text())
+        card["sae_sample_sha256"] = sha256(out / "sae_sample.safetensors")
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        write_model_card(out)
+
+
+def text_lm_split(cfg: TrainConfig, cache: Path, tokenizer=None):
+    """Rebuild the text model's corpus split: (tokenizer, train_ids, val_ids). Passing the shipped tokenizer
+    reproduces the shipped token ids without retraining the tokenizer."""
+    from mechinterp.course.toolkit.corpus import DOC_SEPARATOR, build_corpus
+    from mechinterp.course.toolkit.text_data import encode_documents, train_tokenizer
+
     docs, checksums = build_corpus(cache)
     rng = random.Random(cfg.seed)
     rng.shuffle(docs)
     n_val = max(1, len(docs) // 100)
     val_docs, train_docs = docs[:n_val], docs[n_val:]
-    tokenizer = train_tokenizer(train_docs, cfg.vocab_size, DOC_SEPARATOR)
+    tokenizer = tokenizer or train_tokenizer(train_docs, cfg.vocab_size, DOC_SEPARATOR)
+    return (tokenizer, encode_documents(tokenizer, train_docs, DOC_SEPARATOR),
+            encode_documents(tokenizer, val_docs, DOC_SEPARATOR), docs, checksums)
+
+
+def refresh_sae_sample(cache: Path | None = None, out_root: Path | None = None) -> Path:
+    """Write text-lm's `sae_sample.safetensors` from the Debian corpus and the shipped tokenizer (no retraining)."""
+    from tokenizers import Tokenizer
+
+    out = (out_root or zoo_dir()) / "text-lm"
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    _, train_ids, val_ids, _, _ = text_lm_split(RECIPES["text-lm"], cache or Path(".mechinterp-cache") / "debian",
+                                                tokenizer)
+    shipped = load_file(out / "heldout.safetensors")["ids"].long()
+    if not torch.equal(val_ids[: len(shipped)], shipped):
+        raise RuntimeError("the rebuilt corpus does not reproduce the shipped held-out ids: the Debian packages "
+                           "have changed; retrain text-lm instead")
+    write_sae_sample(train_ids, out)
+    return out / "sae_sample.safetensors"
+
+
+def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
+    from mechinterp.course.toolkit.corpus import DOC_SEPARATOR
+    from mechinterp.course.toolkit.text_data import ngram_baselines, window_batches
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    tokenizer, train_ids, val_ids, docs, checksums = text_lm_split(cfg, cache)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out / "tokenizer.json"))
-    train_ids = encode_documents(tokenizer, train_docs, DOC_SEPARATOR)
-    val_ids = encode_documents(tokenizer, val_docs, DOC_SEPARATOR)
     log(f"corpus: {len(docs)} documents, {len(train_ids):,} train / {len(val_ids):,} held-out tokens")
     model = GPT2LMHeadModel(gpt2_config(cfg, bos_eos=tokenizer.token_to_id(DOC_SEPARATOR)))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -187,10 +226,12 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
         "induction": measure_induction(model),
     }
     save_file({"ids": val_ids[:60_000].to(torch.int16).contiguous()}, out / "heldout.safetensors")
+    write_sae_sample(train_ids, out)
     from mechinterp.course.toolkit.labels import write_pos_lexicon
 
     write_pos_lexicon(cache / "root/usr/share/wordnet", out)
     card = {"config": asdict(cfg), **timing, "metrics": metrics, "debian_packages": checksums,
+            "sae_sample_sha256": sha256(out / "sae_sample.safetensors"),
             "corpus": {"documents": len(docs), "train_tokens": len(train_ids), "heldout_tokens": len(val_ids),
                        "characters": sum(map(len, docs))},
             "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
@@ -215,3 +256,12 @@ def train(name: str, out_root: Path | None = None, cache: Path | None = None, lo
     if cfg.name == "text-lm":
         return train_text_lm(cfg, out, cache or Path(".mechinterp-cache") / "debian", log)
     return train_attn_only(cfg, out, log)
+
+
+if __name__ == "__main__":  # python -m mechinterp.course.toolkit.zoo_train sae-sample
+    import sys
+
+    if sys.argv[1:] != ["sae-sample"]:
+        raise SystemExit("usage: python -m mechinterp.course.toolkit.zoo_train sae-sample   (zoo models: mechinterp "
+                         "zoo train NAME)")
+    print(refresh_sae_sample())
