@@ -6,12 +6,11 @@ from __future__ import annotations
 import functools
 
 import torch
+from mechinterp.autograder.checks._models import tiny_gpt2
 from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.course.toolkit.zoo import make_attn_only
 from mechinterp.solutions import induction_heads as ref
 from torch import Tensor
-from transformers import GPT2Config, GPT2LMHeadModel
 
 CHAPTER = "induction_heads"
 
@@ -28,16 +27,7 @@ def _patterns(batch: int, heads: int, n: int, seed: int) -> Tensor:
 
 @functools.lru_cache(maxsize=2)
 def _tiny_model(attn_only: bool) -> HookedModel:
-    torch.manual_seed(1234)
-    cfg = GPT2Config(vocab_size=50, n_positions=16, n_embd=24, n_layer=2, n_head=3, resid_pdrop=0.0, embd_pdrop=0.0,
-                     attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, attn_only=attn_only)
-    hf = GPT2LMHeadModel(cfg)
-    if attn_only:
-        make_attn_only(hf)
-    with torch.no_grad():
-        for p in hf.parameters():
-            p.normal_(0, 0.3)  # large random weights: every head and layer matters
-    return HookedModel(hf, name="tiny-random")
+    return tiny_gpt2(1234, vocab_size=50, n_embd=24, n_layer=2, n_head=3, attn_only=attn_only)
 
 
 @exercise(CHAPTER, points=1)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import functools
 
 import torch
+from mechinterp.autograder.checks._models import tiny_gpt2
 from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import patching as ref
 from torch import Tensor
-from transformers import GPT2Config, GPT2LMHeadModel
 
 CHAPTER = "patching"
 RESID_POST = "blocks.{layer}.hook_resid_post"
@@ -22,15 +22,7 @@ def _gen(seed: int) -> torch.Generator:
 
 @functools.lru_cache(maxsize=1)
 def _model() -> HookedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(99)
-        hf = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=32, n_layer=3, n_head=4,
-                                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                                        eos_token_id=0))
-        with torch.no_grad():
-            for p in hf.parameters():
-                p.normal_(0, 0.3)  # large random weights: every site matters
-    return HookedModel(hf, name="tiny-random")
+    return tiny_gpt2(99, vocab_size=40, n_embd=32, n_layer=3, n_head=4)
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ import functools
 import math
 
 import torch
+from mechinterp.autograder.checks._models import tiny_gpt2
 from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
@@ -21,7 +22,6 @@ from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import probing as ref
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
-from transformers import GPT2Config, GPT2LMHeadModel
 
 CHAPTER = "probing"
 
@@ -32,14 +32,7 @@ def _gen(seed: int) -> torch.Generator:
 
 @functools.lru_cache(maxsize=1)
 def _tiny_model() -> HookedModel:
-    torch.manual_seed(4321)
-    cfg = GPT2Config(vocab_size=40, n_positions=16, n_embd=24, n_layer=2, n_head=3, resid_pdrop=0.0, embd_pdrop=0.0,
-                     attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
-    hf = GPT2LMHeadModel(cfg)
-    with torch.no_grad():
-        for p in hf.parameters():
-            p.normal_(0, 0.3)  # large random weights: every layer and direction matters
-    return HookedModel(hf, name="tiny-random")
+    return tiny_gpt2(4321, vocab_size=40, n_embd=24, n_layer=2, n_head=3)
 
 
 def _tensor(got, what: str, dtype: torch.dtype | None = None) -> Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 import torch
+from mechinterp.autograder.checks._models import tiny_gpt2
 from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
@@ -18,7 +19,6 @@ from mechinterp.autograder.harness import (
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import sparse_autoencoders as ref
 from torch import Tensor
-from transformers import GPT2Config, GPT2LMHeadModel
 
 CHAPTER = "sparse_autoencoders"
 
@@ -356,15 +356,7 @@ def check_sparsity_stats(fn) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _model() -> HookedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(71)
-        hf = GPT2LMHeadModel(GPT2Config(vocab_size=30, n_positions=12, n_embd=24, n_layer=2, n_head=3,
-                                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                                        eos_token_id=0))
-        with torch.no_grad():
-            for p in hf.parameters():
-                p.normal_(0, 0.3)
-    return HookedModel(hf, name="tiny-random")
+    return tiny_gpt2(71, vocab_size=30, n_embd=24, n_layer=2, n_head=3, n_positions=12)
 
 
 def _ce(logits: Tensor, tokens: Tensor, shift: int = 1) -> float:

@@ -90,20 +90,27 @@ check("sparse_autoencoders", "mmcs", mmcs)
 # %% tags=["experiment"]
 data, true_dirs = synthetic_dictionary_data(n_true=256, d=64, p=0.015, n=200_000, seed=0)
 synthetic = ActivationStore.from_tensor(data)
+WARMUP = {"topk": {"k": 4}, "relu": {"l1_coeff": 3.0, "l1_warmup_frac": 0.2}}  # per-architecture settings
 warmup = {}
-for arch, extra in [("topk", {"k": 4}), ("relu", {"l1_coeff": 1.0})]:
-    cfg = replace(PRESETS["cpu-small"], d_in=64, width=512, arch=arch, batch_size=1024, n_tokens=1_000_000,
+for arch, extra in WARMUP.items():
+    cfg = replace(PRESETS["cpu-small"], d_in=64, width=512, arch=arch, batch_size=256, lr=1e-3, n_tokens=1_000_000,
                   dead_tokens=50_000, aux_k=32, **extra)
     start = time.perf_counter()
-    sae, history = train_sae(cfg, synthetic, device)
+    sae, history = train_sae(cfg, synthetic, device, progress=False)
     warmup[arch] = mmcs(sae.W_dec.detach().cpu(), true_dirs)
     print(f"{arch:5s}: MMCS {warmup[arch]:.3f}, final L0 {history[-1]['l0']:.1f}, FVE {history[-1]['fve']:.3f} "
           f"({time.perf_counter() - start:.1f} s)")
-print(f"random directions: MMCS {mmcs(torch.randn(512, 64), true_dirs):.3f}")
+random_dirs = torch.randn(512, 64, generator=torch.Generator().manual_seed(123))
+print(f"random directions: MMCS {mmcs(random_dirs, true_dirs):.3f}")
 
 # %% [markdown]
 # A random dictionary of the same size scores far lower: the SAEs found the true directions. (The true
 # average number of active features is $0.015 \times 256 \approx 3.8$, which is why $k = 4$ suits TopK.)
+# The ReLU SAE needed its own settings: with the L1 coefficient ramped up over the first 20% of training and
+# small batches (many steps), it recovers the dictionary too — with a batch of 1,024 and the same number of
+# samples it reached only MMCS 0.72-0.78 in our runs, and with a coefficient of 10 the code collapsed ($L_0$
+# 0.7, FVE below 0). Sparsity through a penalty
+# is a hyperparameter hunt; TopK sets it directly.
 #
 # ## 2. Activation functions
 #
@@ -404,12 +411,19 @@ print(f"CE recovered vs zero-ablation {ce_recovered(losses['clean'], losses['SAE
 #
 # ### The architectures side by side
 #
-# Same store, same width, a quarter of the training tokens each (so the table costs under a minute):
+# Same store, same width, a sixth of the training tokens each (400k, so the table costs about a minute —
+and it is cached too):
 
 # %% tags=["experiment"]
-short = 600_000
+short = 400_000
+# TopK and BatchTopK use the preset; the penalty-based ReLU and JumpReLU get smaller batches (4x the steps for the
+# same tokens) and lr 1e-3: they learn their sparsity through a penalty, which needs more, smaller steps
+ARCH_TABLE = {"topk": {}, "batchtopk": {},
+              "jumprelu": {"l0_coeff": 3.0, "jump_init_threshold": 0.5, "jump_bandwidth": 0.1, "batch_size": 1024,
+                           "lr": 1e-3},
+              "relu": {"l1_coeff": 3.0, "l1_warmup_frac": 0.2, "batch_size": 1024, "lr": 1e-3}}
 rows = []
-for arch, extra in [("topk", {}), ("batchtopk", {}), ("jumprelu", {}), ("relu", {})]:
+for arch, extra in ARCH_TABLE.items():
     c = replace(cfg, arch=arch, n_tokens=short, **extra)
     s, h, secs = train_or_load(c, store, device, progress=False)
     with torch.no_grad():

@@ -132,6 +132,10 @@ class _Session:
         return act
 
 
+class _StopForward(Exception):
+    """Raised by activation_at's hook to end a forward pass early."""
+
+
 def _first(output):
     return output[0] if isinstance(output, tuple) else output
 
@@ -316,6 +320,22 @@ class HookedModel(nn.Module):
         session.handles = []
         for block in self.hf.transformer.h:
             block.attn._mi_session = None
+
+    def activation_at(self, tokens: Tensor, name: str) -> Tensor:
+        """The activation `name` on `tokens`, computing only as far into the model as needed: the forward pass
+        stops at that hook (e.g. an SAE's training data from a middle layer skips the later blocks and the
+        unembedding)."""
+        got: list[Tensor] = []
+
+        def grab(act: Tensor, hp: HookPoint) -> None:
+            got.append(act.detach())
+            raise _StopForward
+
+        try:
+            self.run_with_hooks(tokens, [(name, grab)])
+        except _StopForward:
+            pass
+        return got[0]
 
     def run_with_hooks(self, tokens: Tensor, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Tensor:
         with self.hooks(fwd_hooks):

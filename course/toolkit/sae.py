@@ -142,7 +142,7 @@ class SparseAutoencoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         gen = torch.Generator().manual_seed(cfg.seed)
-        w_dec = torch.randn(cfg.width, cfg.d_in, generator=gen)
+        w_dec = torch.randn(cfg.width, cfg.d_in, generator=gen)  # (synthetic data uses other seed streams)
         w_dec /= w_dec.norm(dim=-1, keepdim=True)
         self.W_dec = nn.Parameter(w_dec)
         self.W_enc = nn.Parameter(w_dec.T.clone())  # tied initialisation
@@ -179,7 +179,7 @@ class SparseAutoencoder(nn.Module):
             with torch.no_grad():
                 kept = top.values[top.values > 0]
                 if len(kept) and self.threshold > 0:
-                    self.threshold.lerp_(kept.min(), 0.01)
+                    self.threshold.lerp_(kept.min(), 0.05)
                 elif len(kept):
                     self.threshold.fill_(kept.min())
             return acts
@@ -288,8 +288,7 @@ class ActivationStore:
                 for start in tqdm(range(0, len(tokens), batch_size), desc=f"activations at {hook}",
                                   disable=not progress, leave=False):
                     batch = tokens[start : start + batch_size].to(model.device)
-                    _, c = model.run_with_cache(batch, names_filter=[hook])
-                    a = c[hook].reshape(-1, self.d).float().cpu().numpy()
+                    a = model.activation_at(batch, hook).reshape(-1, self.d).float().cpu().numpy()
                     out[row : row + len(a)] = a
                     row += len(a)
             out.flush()
@@ -339,8 +338,7 @@ def train_sae(cfg: SAEConfig, store: ActivationStore, device: str | torch.device
     rank, world = _world()
     if cfg.batch_size % world:
         raise ValueError(f"the global batch {cfg.batch_size} must divide among {world} processes")
-    torch.manual_seed(cfg.seed)
-    sae = SparseAutoencoder(cfg)
+    sae = SparseAutoencoder(cfg)  # seeded by its own generator: the global RNG is left alone
     sae.initialise(store.sample(min(len(store), 32_768), seed=cfg.seed))
     sae.to(device).train()
     ddp = world > 1
@@ -415,7 +413,8 @@ def synthetic_dictionary_data(n_true: int, d: int, p: float, n: int, seed: int =
     """Superposed data with a known dictionary: n_true random unit directions in d dims (returned [n_true, d]);
     each of n points is sum_i f_i * direction_i with f drawn by the rule of chapter 01's `sample_features` (each
     feature present with probability p, magnitude uniform on [0, 1])."""
-    gen = torch.Generator().manual_seed(seed)
+    # a seed stream of its own: an SAE initialised with seed s must not start from these very directions
+    gen = torch.Generator().manual_seed(1_000_003 * (seed + 1))
     dirs = torch.randn(n_true, d, generator=gen)
     dirs /= dirs.norm(dim=-1, keepdim=True)
     present = torch.rand(n, n_true, generator=gen) < p

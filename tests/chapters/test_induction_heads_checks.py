@@ -6,17 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 from check_testing import CheckTester
-from mechinterp.autograder.build import reference_namespace
 from mechinterp.course.toolkit.model import patch
 
 T = CheckTester("induction_heads")
 CH, CHECKS = T.chapter, T.checks
 assert_passes, assert_fails = T.passes, T.fails
 
-
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return reference_namespace(CH)
 
 
 def test_reference_passes_every_check(ref):

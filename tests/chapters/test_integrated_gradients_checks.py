@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 import torch
 from check_testing import CheckTester
-from mechinterp.autograder.build import reference_namespace
 
 T = CheckTester("integrated_gradients")
 CH, CHECKS = T.chapter, T.checks
 assert_passes, assert_fails = T.passes, T.fails
 
-
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return reference_namespace(CH)
 
 
 def test_reference_passes_every_check(ref):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from check_testing import CheckTester
-from mechinterp.autograder.build import reference_namespace
 from mechinterp.course.toolkit.model import patch
 
 T = CheckTester("patching")
@@ -15,10 +14,6 @@ assert_passes, assert_fails = T.passes, T.fails
 SITES = {"resid": "blocks.{layer}.hook_resid_pre", "attn": "blocks.{layer}.hook_attn_out",
          "mlp": "blocks.{layer}.hook_mlp_out"}
 
-
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return reference_namespace(CH)
 
 
 def test_reference_passes_every_check(ref):

@@ -3,33 +3,18 @@ their specific hint."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from check_testing import CheckTester
-from mechinterp.autograder.build import reference_namespace
 
 T = CheckTester("sparse_autoencoders")
 CH, CHECKS = T.chapter, T.checks
 assert_passes, assert_fails = T.passes, T.fails
 
 
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return reference_namespace(CH)
-
 
 def test_reference_passes_every_check(ref):
     T.reference_passes(ref)
-
-
-def test_every_check_is_fast(ref):
-    for name, check in CHECKS.items():
-        T.passes(name, ref[name])  # warm caches (the tiny model, autograd)
-        start = time.perf_counter()
-        T.passes(name, ref[name])
-        assert time.perf_counter() - start < 1.0, name
 
 
 def unit(t):

@@ -200,3 +200,18 @@ def test_gpt2_small_architecture_through_the_same_adapter():
     heads = cache["blocks.11.attn.hook_result"].sum(-2) + model.b_O(11)
     torch.testing.assert_close(heads, cache["blocks.11.hook_attn_out"], atol=1e-4, rtol=1e-4)
     assert logits.shape == (1, 8, 50257)
+
+
+def test_activation_at_stops_early_and_matches_the_cache():
+    from mechinterp.course.toolkit.model import load_model
+
+    model = load_model("zoo/text-lm", "cpu")
+    tokens = torch.randint(0, 4096, (2, 16), generator=torch.Generator().manual_seed(0))
+    _, cache = model.run_with_cache(tokens, names_filter=["blocks.1.hook_resid_pre"])
+    seen = []
+    handle = model.hf.lm_head.register_forward_hook(lambda *a: seen.append(1))
+    got = model.activation_at(tokens, "blocks.1.hook_resid_pre")
+    handle.remove()
+    assert torch.equal(got, cache["blocks.1.hook_resid_pre"])
+    assert not seen  # the unembedding never ran
+    assert torch.equal(model(tokens), model.hf(tokens).logits)  # no hook left behind
