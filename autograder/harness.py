@@ -284,7 +284,7 @@ def as_number(got: Any, what: str = "the result") -> float:
     if isinstance(got, np.generic) and got.size == 1:
         got = got.item()
     if not isinstance(got, (int, float)) or isinstance(got, bool):
-        raise CheckFailure(f"{what} should be a number (a Python float), got {type(got).__name__}")
+        raise CheckFailure(f"return a number (a Python float) as {what}, got {type(got).__name__}")
     return float(got)
 
 

@@ -21,6 +21,8 @@ class Finding:
 
     @property
     def bound(self) -> str:
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            return "(reported)"
         if self.lo == self.hi:
             return f"= {self.lo:g}"
         if math.isinf(self.lo):

@@ -16,7 +16,7 @@ def mmcs(learned: Tensor, true: Tensor) -> float:
     true features. 1 = every true feature has a perfect match. Row norms do not matter."""
     a = learned / learned.norm(dim=-1, keepdim=True)
     b = true / true.norm(dim=-1, keepdim=True)
-    return float((b @ a.T).max(dim=1).values.mean())
+    return (b @ a.T).max(dim=1).values.mean().item()
 
 
 # --------------------------------------------------------------------------------- 2. architectures

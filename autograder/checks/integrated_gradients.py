@@ -253,7 +253,7 @@ def check_spearman(fn) -> None:
         g = _gen(seed)
         a = torch.randn(n, generator=g)
         b = a**3 + 0.8 * torch.randn(n, generator=g)  # monotone relation + noise: ranks differ from values
-        got = torch.tensor(as_number(call(fn, a, b)), dtype=torch.float64)
+        got = torch.tensor(as_number(call(fn, a, b), "the correlation"), dtype=torch.float64)
         want = torch.tensor(ref.spearman(a, b), dtype=torch.float64)
         order_a, order_b = a.argsort().double(), b.argsort().double()
         oa, ob = order_a - order_a.mean(), order_b - order_b.mean()

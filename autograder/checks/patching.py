@@ -292,10 +292,11 @@ def check_ablate(fn) -> None:
             for how in ("zero", "mean"):
                 want = ref.ablate(model, clean, name, how, reference)
                 got = call(fn, model, clean, name, how, reference)
-                per_pos, own_mean = rc[name].mean(0), tc[name].mean((0, 1))
+                pooled, own_mean = rc[name].mean((0, 1)), tc[name].mean(0)
                 mistakes = {
-                    "mean-ablate with the mean over the REFERENCE batch's rows AND positions (one d_model vector)":
-                        _run_with(name, _constant(per_pos)),
+                    "mean-ablate position by position: at each position, the mean over the REFERENCE rows "
+                    "(averaging over positions too mixes in, e.g., the first token's very different activation)":
+                        _run_with(name, _constant(pooled)),
                     "take the mean from the `reference` tokens, not from the prompts being ablated":
                         _run_with(name, _constant(own_mean)),
                 } if how == "mean" else {

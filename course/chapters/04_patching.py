@@ -62,8 +62,9 @@ print(model.n_layers, "layers;", len(facts), "people; e.g.", next(iter(facts.ite
 # ## 1. A clean and a corrupted prompt, and a metric
 #
 # Clean: "Ada Vorn lives in" → the model should say Ada Vorn's city. Corrupted: the same sentence about
-# another person whose city differs (**symmetric token replacement**, STR: same template, same length, a
-# different answer). Everything else is equal, so any difference in the output is caused by the subject.
+# another person with the same given name and a different city, "Ada Kell lives in" (**symmetric token
+# replacement**, STR: same template, same length, a different answer). The two prompts differ in ONE token,
+# the last subject token, so any difference in the output is caused by it.
 # We measure the **logit difference** between the clean answer and the corrupted answer at the last
 # position: a linear function of the final residual stream (unlike a probability), and it compares the two
 # answers we care about rather than the clean answer against all 136 tokens.
@@ -180,11 +181,14 @@ plt.show()
 print(f"naive maps: {naive_s:.1f} s")
 
 # %% [markdown]
-# Read the residual-stream map first: early on, only the **subject positions** matter (restore the clean
-# subject and the answer returns), and from some layer onward only the **last position** does: the
-# information has moved from the subject to where the answer is produced. The attention map shows which
-# layers *move* it (attention output at the last position), the MLP map where it is *computed* (MLP output at
-# the subject, especially its last token).
+# Read the residual-stream map first. At layer 0 only the **last subject token** matters — it is the only
+# token that differs, so restoring it restores everything. From layer 1 on, only the **final position** does:
+# by then the family name has been copied to the token that must produce the answer, and the subject's own
+# stream no longer carries anything the output depends on. The attention map says which layer moved it: layer
+# 0's attention output at the final token restores (almost) everything on its own. The MLP map says where the
+# answer is *computed*: MLP 0 at the final token alone restores nearly all of it, and the later MLPs at the
+# final token a part each. In this model the fact is looked up at the final token — keep that in mind for the
+# causal trace below.
 #
 # **Denoising vs noising.** Denoising (corrupted run, restore clean) asks: is this activation *sufficient* to
 # bring the behaviour back? **Noising** (clean run, insert one corrupted activation) asks: is it *necessary*?
@@ -316,14 +320,29 @@ print("MLP effect at the last subject token by layer:", aie["mlp"][:, 2].numpy()
 print("attention effect at the last token by layer:  ", aie["attn"][:, -1].numpy().round(3))
 
 # %% [markdown]
-# Compare with ROME's Figure 1 (GPT-2 XL) — the maps above are measured, and the prose below the cell in the
-# executed notebook reports what *this* model does. Where the pictures differ, believe the measurement: a
-# small model trained on one kind of sentence need not store facts the way GPT-2 XL does.
+# Compare with ROME's Figure 1 (GPT-2 XL): there, restoring the MLP outputs at the last subject token in
+# early-to-middle layers brings the answer back, and attention at the final token matters in later layers.
+# **Our model does not show that pattern.** Restoring anything at the last subject token does (almost)
+# nothing at any layer; the effect lives at the final token, in its residual stream from layer 0 on, in MLP 0
+# and in the later MLPs. The printed MLP row at the last subject token is ≈ 0 everywhere.
+#
+# Why? Here a person is identified by two tokens that are BOTH needed (16 people share a given name, 8 a
+# family name), and the question always comes right after the name. Layer 0's attention lets the final token
+# read both names directly, and nothing in training rewards building a representation of the person at the
+# subject's last token first ("enrichment"). GPT-2 XL meets each subject in countless contexts, often far
+# from the question, where enriching the subject token pays off. A model trained to show the ROME pattern
+# would need that pressure — e.g. many tokens between subject and relation, or subjects referred to long
+# after they appear. The lesson is general: **a patching map describes one model on one distribution**;
+# don't carry a mechanism over from a paper without measuring it.
 #
 # **Gaussian noise vs STR.** Zhang & Nanda point out that Gaussian noise pushes the subject embeddings
 # *off-distribution*: the model may react to "this is garbage" rather than to "this is a different person",
 # and restoring a state can look important merely because it removes the garbage. STR keeps every input a
-# real sentence. Compare the denoising map (STR) with the causal trace (noise) for the residual stream:
+# real sentence. Compare the denoising map (STR) with the causal trace (noise) for the residual stream.
+# Under STR, restoring the final token's stream after block 0 restores everything; under Gaussian noise only
+# about half — every later attention layer still reads the noised subject embeddings, and that damage is not
+# undone by restoring one position. Same model, same question, a different map: the corruption is part of
+# the experiment.
 
 # %% tags=["experiment"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -353,9 +372,10 @@ plt.show()
 # %% tags=["exercise"]
 def ablate(model: HookedModel, tokens: Tensor, name: str, how: str, reference: Tensor | None = None,
            generator: torch.Generator | None = None) -> Tensor:
-    """Run `tokens` with the activation `name` ablated at every position. how: "zero" (set to 0), "mean" (its
-    mean over the batch rows and positions of `reference`, a [n, pos] token batch), or "resample" (each row
-    gets the activation of a random row of `reference`, drawn with `generator`). Returns logits."""
+    """Run `tokens` with the activation `name` ablated at every position. how: "zero" (set to 0), "mean" (at
+    each position, its mean over the rows of `reference`, a [n, pos] token batch of the same length), or
+    "resample" (each row gets the activation of a random row of `reference`, drawn with `generator`).
+    Returns logits."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -383,13 +403,33 @@ for ax, (i, kind) in zip(axes, enumerate(("attn", "mlp")), strict=True):
 axes[0].set_ylabel("drop in p(correct answer)")
 axes[0].legend(fontsize=8)
 plt.show()
-print("zero-ablation drop:", effects["zero"].numpy().round(2))
-print("mean-ablation drop:", effects["mean"].numpy().round(2))
+for how in effects:
+    print(f"{how}-ablation drop (rows: attn, mlp):", [[round(v, 2) for v in row] for row in effects[how].tolist()])
 
 # %% [markdown]
 # Where zero-ablation and mean-ablation disagree, zero-ablation is usually the one exaggerating: the mean
 # keeps whatever the component contributes on *every* prompt (its "bias"), and removes only what is specific
-# to this prompt. Resample-ablation adds the variation of real inputs back in.
+# to this prompt. Compare layer 1's attention above: zeroing it costs a large part of the answer's
+# probability, mean-ablating it almost nothing — it carries nothing prompt-specific that the answer needs,
+# but the layers after it rely on its average output. Resample-ablation adds the variation of real inputs
+# back in.
+#
+# **Mean over what?** Take the mean at each position separately. Positions differ systematically: here the
+# last MLP writes vectors with norms in the hundreds at BOS and the subject tokens, and about twenty at the
+# final token. Average over positions as well and those vectors leak into every position:
+
+# %% tags=["experiment"]
+name = SITES["mlp"].format(layer=model.n_layers - 1)
+_, ref_cache = model.run_with_cache(reference, names_filter=[name])
+pooled_logits = model.run_with_hooks(clean_tokens, [(name, patch("mean", ref_cache[name].mean((0, 1))))])
+pooled_drop = base_p - pooled_logits[:, -1].softmax(-1).gather(1, clean_answer[:, None]).mean()
+print("last MLP's output norm at each position:", [round(v) for v in ref_cache[name].norm(dim=-1).mean(0).tolist()])
+print(f"mean-ablating it with ONE mean over rows and positions: p(correct) drops by {pooled_drop:.2f} "
+      f"(per-position mean: {effects['mean'][1, -1]:.2f})")
+
+# %% [markdown]
+# With the other positions' large outputs averaged in, the "ablated" model is no longer the model minus this
+# MLP's prompt-specific work: it is a model receiving a vector it never sees at that position.
 #
 # ## 6. Attribution patching: the whole map from one backward pass
 #

@@ -241,14 +241,15 @@ def load_world(name: str = "facts-lm") -> dict[str, dict[str, str]]:
 
 
 def str_pairs(facts: dict[str, dict[str, str]], relation: str, n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """n (clean subject, corrupted subject) pairs for symmetric token replacement: the corrupted subject has
-    the same length (two tokens), and a DIFFERENT answer for `relation`."""
+    """n (clean subject, corrupted subject) pairs for symmetric token replacement: the corrupted person has the
+    SAME given name and a different family name (so the prompts differ only at the last subject token), and a
+    DIFFERENT answer for `relation`."""
     rng = random.Random(seed)
     subjects = sorted(facts)
     pairs = []
     while len(pairs) < n:
         a, b = rng.sample(subjects, 2)
-        if facts[a][relation] != facts[b][relation]:
+        if a.split()[0] == b.split()[0] and facts[a][relation] != facts[b][relation]:
             pairs.append((a, b))
     return pairs
 

@@ -100,6 +100,8 @@ def write_model_card(entry: Path) -> str:
                 lines.append(f"| {key}.{k} | {_fmt(v)} |")
         else:
             lines.append(f"| {key} | {_fmt(value)} |")
+    if card.get("notes"):
+        lines += ["", "## Notes", "", *[f"- {n}" for n in card["notes"]]]
     if "corpus" in card:
         lines += ["", "## Corpus", "", *[f"- {k}: {v:,}" for k, v in card["corpus"].items()], "",
                   "Debian packages (sha256):", *[f"- `{k}`: `{v}`" for k, v in card["debian_packages"].items()]]

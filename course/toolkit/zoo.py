@@ -101,7 +101,8 @@ def load_zoo_tokenizer(name: str):
         from tokenizers import Tokenizer
 
         return wrap_tokenizer(Tokenizer.from_file(str(path)))
-    return PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>")
 
 
 @torch.no_grad()

@@ -245,7 +245,7 @@ def test_causal_trace_alternative():
 # ---------------------------------------------------------------------------------------------- ablation
 
 
-def ablate_variant(mean_over=(0, 1), mean_source="reference", zero_noop=False, seeded=True):
+def ablate_variant(mean_over=0, mean_source="reference", zero_noop=False, seeded=True):
     def ablate(model, tokens, name, how, reference=None, generator=None):
         if how == "zero":
             return model(tokens) if zero_noop else model.run_with_hooks(tokens, [(name, patch("zero"))])
@@ -261,7 +261,7 @@ def ablate_variant(mean_over=(0, 1), mean_source="reference", zero_noop=False, s
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (ablate_variant(mean_over=0), "rows AND positions"),
+    (ablate_variant(mean_over=(0, 1)), "position by position"),
     (ablate_variant(mean_source="tokens"), "from the `reference` tokens"),
     (ablate_variant(zero_noop=True), "sets the activation to 0"),
     (ablate_variant(seeded=False), "same generator seed"),

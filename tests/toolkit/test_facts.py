@@ -45,4 +45,5 @@ def test_str_pairs_swap_the_subject_for_one_with_a_different_answer():
     clean = F.prompt_tokens(tok, "{s} lives in", [a for a, _ in pairs])
     corrupt = F.prompt_tokens(tok, "{s} lives in", [b for _, b in pairs])
     assert clean.shape == corrupt.shape == (50, 5)
-    assert (clean[:, 3:] == corrupt[:, 3:]).all() and (clean[:, 0] == corrupt[:, 0]).all()
+    assert (clean[:, 3:] == corrupt[:, 3:]).all() and (clean[:, :2] == corrupt[:, :2]).all()
+    assert (clean[:, 2] != corrupt[:, 2]).all()  # only the last subject token differs
