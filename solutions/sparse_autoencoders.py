@@ -240,7 +240,7 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
 
 
 def _steering_finding(model: HookedModel, sae, cfg) -> Finding:
-    from mechinterp.course.toolkit.sae import latent_survey, sample_text
+    from mechinterp.course.toolkit.sae import latent_survey, promoted_tokens, sample_text
     from mechinterp.course.toolkit.zoo import heldout_ids
 
     held = heldout_ids("text-lm")
@@ -248,11 +248,12 @@ def _steering_finding(model: HookedModel, sae, cfg) -> Finding:
     latent = survey["steer"]
     acts = survey["window_acts"][..., latent]
     typical = float(acts[acts > 0].mean())
-    watch = survey["effects"][latent].topk(10).indices
+    watch = promoted_tokens(survey, latent)
     prompts = held[20_000 : 20_000 + 48 * 8].view(48, 8).to(model.device)
     direction = sae.W_dec[latent].detach() / sae.scale
-    _, base, _ = sample_text(model, prompts, 24, cfg.hook, None, watch)
-    _, steered, _ = sample_text(model, prompts, 24, cfg.hook, steering_hook(direction, 4 * typical), watch)
-    return Finding(f"steering with latent {latent} at 4x its typical activation: frequency of its top-10 tokens "
-                   f"in samples ({steered:.2%}) ÷ unsteered ({base:.2%})", "> 1 (Templeton et al.: clamping "
-                   "makes the feature's topic appear)", steered / max(base, 1e-6), lo=1.0)
+    _, base, base_ppl = sample_text(model, prompts, 24, cfg.hook, None, watch)
+    _, steered, ppl = sample_text(model, prompts, 24, cfg.hook, steering_hook(direction, 4 * typical), watch)
+    return Finding(f"steering with latent {latent} at 4x its typical activation: frequency of its 10 promoted "
+                   f"tokens in samples, steered ({steered:.2%}, perplexity {ppl:.0f}) minus unsteered ({base:.2%}, "
+                   f"perplexity {base_ppl:.0f}), percentage points", "> 0 (Templeton et al.: clamping a feature "
+                   "brings out its topic)", 100 * (steered - base), lo=1e-9)

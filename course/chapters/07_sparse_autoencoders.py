@@ -56,8 +56,9 @@ from torch import Tensor
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.course.toolkit.sae import (PRESETS, ActivationStore, feature_dashboard, latent_survey, sample_text,
-                                           synthetic_dictionary_data, top_contexts, train_or_load, train_sae)
+from mechinterp.course.toolkit.sae import (PRESETS, ActivationStore, feature_dashboard, latent_survey,
+                                           promoted_tokens, sample_text, synthetic_dictionary_data, top_contexts,
+                                           train_or_load, train_sae)
 from mechinterp.course.toolkit.zoo import heldout_ids, sae_sample_ids
 
 device = get_device()
@@ -433,6 +434,14 @@ for arch, extra in ARCH_TABLE.items():
 print(f"{'arch':10s} {'FVE':>6s} {'L0':>7s} {'dead':>6s} {'train s':>8s}   (0 s = read from the cache)")
 for arch, f, l0, dead, secs in rows:
     print(f"{arch:10s} {f:6.3f} {l0:7.1f} {dead:6.1%} {secs:8.1f}")
+plt.figure(figsize=(5, 3.2))
+for arch, f, l0, _, _ in rows:
+    plt.scatter(l0, f, s=40)
+    plt.annotate(arch, (l0, f), textcoords="offset points", xytext=(5, 3), fontsize=8)
+plt.xlabel("L0 (latents per token)")
+plt.ylabel("held-out FVE")
+plt.title("the sparsity / reconstruction trade-off, 400k training tokens each", fontsize=9)
+plt.show()
 
 # %% [markdown]
 # ## 6. Interpretation
@@ -441,7 +450,8 @@ for arch, f, l0, dead, secs in rows:
 # - **input side**: the contexts where it fires most strongly (top-activating examples);
 # - **output side**: its **logit effects**, $W_\text{dec}[i] \cdot W_U$ — which next tokens adding this
 #   direction to the residual stream promotes (ignoring the later layers and the final LayerNorm's scale:
-#   a first look, not a proof).
+#   a first look, not a proof). We list only tokens that occur at least 20 times in the held-out text: rare
+#   byte-level tokens have large, meaningless logit effects.
 
 # %% tags=["experiment"]
 windows = held[: 400 * 128].view(400, 128)
@@ -452,7 +462,7 @@ for latent in candidates[torch.randperm(len(candidates), generator=torch.Generat
     print(f"latent {latent} (fires on {density[latent]:.2%} of tokens)")
     for text in top_contexts(window_acts, latent, windows, model.tokenizer, k=4):
         print("   ", text)
-    print("    promotes:", model.tokenizer.convert_ids_to_tokens(effects[latent].topk(8).indices.tolist()))
+    print("    promotes:", model.tokenizer.convert_ids_to_tokens(promoted_tokens(survey, latent, 8).tolist()))
 
 # %% [markdown]
 # A dashboard puts both views on one page (the activation histogram, the logit effects, the top contexts
@@ -460,7 +470,7 @@ for latent in candidates[torch.randperm(len(candidates), generator=torch.Generat
 
 # %% tags=["experiment"]
 steer_latent = survey["steer"]  # the candidate with the largest logit effect: chosen by rule, not by hand
-feature_dashboard(window_acts, steer_latent, windows, model.tokenizer, effects)
+feature_dashboard(window_acts, steer_latent, windows, model.tokenizer, effects, survey["common"])
 plt.show()
 
 # %% [markdown]
@@ -469,8 +479,8 @@ plt.show()
 # If a latent's decoder direction is what later layers *read*, adding it to the residual stream should make
 # the model behave as if the feature were present — Templeton et al. clamped a "Golden Gate Bridge" feature
 # in Claude 3 Sonnet and the model talked about the bridge. We do it on `text-lm` with the latent whose logit
-# effects are the strongest (chosen above, by rule, not by hand): add `strength x` its decoder direction at
-# every position while sampling, and count how often the tokens it promotes appear.
+# effect on a common token is the strongest (chosen above, by rule, not by hand): add `strength x` its
+# decoder direction at every position while sampling, and count how often the tokens it promotes appear.
 #
 # ### Exercise 7.1 — `steering_hook`
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~5 min
@@ -489,7 +499,7 @@ check("sparse_autoencoders", "steering_hook", steering_hook)
 # %% tags=["experiment"]
 direction = (sae.W_dec[steer_latent] / sae.scale).detach()
 typical = float(window_acts[..., steer_latent][window_acts[..., steer_latent] > 0].mean())
-top_tokens = effects[steer_latent].topk(10).indices
+top_tokens = promoted_tokens(survey, steer_latent)
 prompts = held[20_000 : 20_000 + 48 * 8].view(48, 8).to(device)
 print("latent", steer_latent, "promotes", model.tokenizer.convert_ids_to_tokens(top_tokens.tolist()))
 results = {}

@@ -438,8 +438,10 @@ def top_contexts(window_acts: Tensor, latent: int, tokens: Tensor, tokenizer, k:
     return out
 
 
-def feature_dashboard(window_acts: Tensor, latent: int, tokens: Tensor, tokenizer, effects: Tensor):
-    """One figure for one latent: activation histogram, logit effects (top and bottom tokens), top contexts."""
+def feature_dashboard(window_acts: Tensor, latent: int, tokens: Tensor, tokenizer, effects: Tensor,
+                      common: Tensor | None = None):
+    """One figure for one latent: activation histogram, logit effects (top and bottom tokens, among `common`
+    tokens if given), top contexts."""
     import matplotlib.pyplot as plt
 
     acts = window_acts[..., latent].flatten()
@@ -450,7 +452,9 @@ def feature_dashboard(window_acts: Tensor, latent: int, tokens: Tensor, tokenize
     ax.set_title(f"latent {latent}: non-zero activations (density {float((acts > 0).float().mean()):.2%})",
                  fontsize=9)
     ax = fig.add_subplot(grid[0, 1])
-    up, down = effects[latent].topk(8), (-effects[latent]).topk(8)
+    keep = torch.ones(effects.shape[1], dtype=torch.bool) if common is None else common
+    up = effects[latent].masked_fill(~keep, float("-inf")).topk(8)
+    down = (-effects[latent]).masked_fill(~keep, float("-inf")).topk(8)
     labels = tokenizer.convert_ids_to_tokens(up.indices.tolist() + down.indices.tolist())
     values = up.values.tolist() + (-down.values).tolist()
     ax.barh(range(16), values, color=["tab:blue"] * 8 + ["tab:red"] * 8)
@@ -486,19 +490,28 @@ def sample_text(model, prompts: Tensor, n_new: int, hook: str, hook_fn, watch: T
 
 
 @torch.no_grad()
-def latent_survey(model, sae, hook: str, tokens: Tensor) -> dict:
+def latent_survey(model, sae, hook: str, tokens: Tensor, min_count: int = 20) -> dict:
     """What the chapter needs to interpret an SAE on `tokens` [n_windows, pos]: "window_acts" [n_windows, pos,
     width] (CPU), "density" [width], "effects" [width, vocab] (logit effects W_dec[i] @ W_U in raw units),
-    "candidates" (latents firing on 0.1-2% of tokens: specific enough to name) and "steer" — the rule for the
-    latent to steer with: the candidate with the largest logit effect."""
+    "common" (bool [vocab]: tokens seen at least `min_count` times in `tokens` — rare byte-level tokens have
+    large, meaningless logit effects), "candidates" (latents firing on 0.1-2% of tokens: specific enough to
+    name) and "steer" — the rule for the latent to steer with: the candidate with the largest logit effect on
+    a common token."""
     _, c = model.run_with_cache(tokens.to(model.device), names_filter=[hook])
     window_acts = sae.encode(c[hook]).cpu()
     density = (window_acts > 0).float().mean((0, 1))
     candidates = ((density > 1e-3) & (density < 2e-2)).nonzero().squeeze(-1)
     effects = ((sae.W_dec / sae.scale) @ model.W_U).cpu()
-    steer = int(candidates[effects[candidates].max(-1).values.argmax()])
-    return {"window_acts": window_acts, "density": density, "effects": effects, "candidates": candidates,
-            "steer": steer}
+    common = torch.bincount(tokens.flatten().cpu(), minlength=effects.shape[1]) >= min_count
+    on_common = effects.masked_fill(~common, float("-inf"))
+    steer = int(candidates[on_common[candidates].max(-1).values.argmax()])
+    return {"window_acts": window_acts, "density": density, "effects": effects, "common": common,
+            "candidates": candidates, "steer": steer}
+
+
+def promoted_tokens(survey: dict, latent: int, k: int = 10) -> Tensor:
+    """The k common tokens a latent's decoder direction promotes most (its logit effects)."""
+    return survey["effects"][latent].masked_fill(~survey["common"], float("-inf")).topk(k).indices
 
 
 # ------------------------------------------------------------------------------------ command line / DDP
