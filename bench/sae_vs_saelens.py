@@ -58,7 +58,7 @@ def main() -> None:
     peak = matmul_gflops()
 
     start = time.perf_counter()
-    ours, _ = train_sae(cfg, store, "cpu")
+    ours, _ = train_sae(cfg, store, "cpu", progress=False)
     ours_s = time.perf_counter() - start
 
     lens_cfg = TopKTrainingSAEConfig(d_in=cfg.d_in, d_sae=cfg.width, k=cfg.k, aux_loss_coefficient=cfg.aux_coeff,
@@ -67,7 +67,7 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     lens_sae = TopKTrainingSAE(lens_cfg)
     trainer_cfg = SAETrainerConfig(total_training_samples=cfg.n_steps * cfg.batch_size,
-                                   train_batch_size_samples=cfg.batch_size, lr=cfg.lr, device="cpu",
+                                   train_batch_size_samples=cfg.batch_size, lr=cfg.lr, lr_end=cfg.lr, device="cpu",
                                    dead_feature_window=cfg.dead_tokens // cfg.batch_size,
                                    n_batches_for_norm_estimate=8)
     # the same batches in the same order (the norm estimate reads 8 extra batches first)
