@@ -138,13 +138,22 @@ def check_patching_map(fn) -> None:
     cache = _cache(clean)
     for site in ("resid", "mlp"):
         with torch.no_grad():
-            want = ref.patching_map(_model(), corrupted, cache, site, _metric)
             got = call(fn, _model(), corrupted, cache, site, _metric)
-        mistakes = {}
-        if site == "resid":
-            mistakes["'resid' is blocks.{layer}.hook_resid_pre (the stream ENTERING the block)"] = \
-                _map_variant(corrupted, cache, RESID_POST)
+        want, mistakes = _patching_map_expected(site)
         expect_close(got, want, what="patching map", case=f"site {site!r}", atol=1e-4, rtol=1e-4, mistakes=mistakes)
+
+
+@functools.lru_cache(maxsize=2)
+def _patching_map_expected(site: str) -> tuple[Tensor, dict]:
+    """The reference map and the anticipated mistakes' maps on the check's fixed inputs (computed once: the naive
+    loop costs a forward pass per layer and position)."""
+    clean, corrupted, _, _ = _prompts()
+    cache = _cache(clean)
+    with torch.no_grad():
+        want = ref.patching_map(_model(), corrupted, cache, site, _metric)
+        mistakes = {"'resid' is blocks.{layer}.hook_resid_pre (the stream ENTERING the block)":
+                    _map_variant(corrupted, cache, RESID_POST)} if site == "resid" else {}
+    return want, mistakes
 
 
 class _ForwardCounter:
