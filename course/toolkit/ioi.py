@@ -1,4 +1,4 @@
-"""Indirect-object identification (IOI) prompts for chapter 05, and the training mixture of the zoo's `ioi-lm`.
+"""Indirect-object identification (IOI) prompts for chapter 05 (and the training data of the zoo's future `ioi-lm`).
 
     ds = ioi_dataset(n=200, seed=0, split="heldout")       # BABA / ABBA prompts, balanced
     ds.prompts[0]  -> "then , ada and cato went to the market . cato gave a book to"
@@ -10,11 +10,10 @@ object IO once; the next token is IO. "BABA" / "ABBA" say whether S or IO comes 
 ABC distribution replaces the second subject mention by a third name, so no name is repeated: it keeps the
 grammar and removes the information IO-vs-S rests on (the mean-ablation baseline of Wang et al. 2022).
 
-The pilot in ZOO_NOTES found that a small model trained on fixed-shape IOI sentences learns a SYNTACTIC shortcut
-(the answer is the name that is not in S2's fixed slot). To make duplication the only cue, `ioi-lm`'s training
-text (see `training_rows`) varies where the repeated name sits (clauses of random length between and after the
-mentions, both orders), includes sentences whose repeated name IS the answer in other frames (so "avoid the
-repeated name" is not a rule of the language, only of the IOI frame), and mixes in plain story sentences.
+A pilot trained on fixed-shape IOI sentences learned a SYNTACTIC shortcut (the answer is the name that is not in
+the second subject mention's fixed slot). The zoo's `ioi-lm` (chapter 05, not trained yet) must therefore see IOI
+prompts whose repeated name sits at varying distances from the end, mixed with ordinary sentences about the same
+names, so that detecting the duplicated name is the reliable cue.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 NAMES = ("ada", "bren", "cato", "dara", "elin", "fenn", "gala", "hale", "ivo", "jora", "kian", "lena", "milo",
          "nora", "otto", "pia", "quin", "rosa", "saul", "tova", "ugo", "vera", "wim", "xena", "yuri", "zola",
          "abel", "bea", "cole", "dina", "eli", "faye", "gus", "hana", "ike", "june", "kurt", "lia", "max", "nell")
-HELDOUT_NAMES = NAMES[32:]  # never in an IOI training prompt (they do occur in filler sentences)
+HELDOUT_NAMES = NAMES[32:]  # never in a training split's prompts
 PLACES = ("market", "school", "garden", "station", "river", "library", "harbour", "bakery", "temple", "forest")
 OBJECTS = ("book", "drink", "letter", "ring", "basket", "lamp", "coin", "map", "flower", "knife")
 # {A} {B}: the opening pair; {S}: the subject's second mention; {P} place, {O} object. The answer follows "to".

@@ -138,8 +138,8 @@ def test_ddp_two_processes_follow_the_single_process_trajectory(tmp_path, arch):
     ddp = _run_cli(args, 2, tmp_path)
     assert len(single) == len(ddp) == 40
     for a, b in zip(single, ddp, strict=True):
-        assert abs(a["mse"] - b["mse"]) <= 1e-3 * abs(a["mse"]) + 1e-5, (a, b)
-        assert abs(a["l0"] - b["l0"]) <= 0.05 + 1e-3 * a["l0"], (a, b)
+        assert abs(a["mse"] - b["mse"]) <= 1e-5 * abs(a["mse"]), (a, b)  # measured: 2e-7
+        assert abs(a["l0"] - b["l0"]) <= 1e-3, (a, b)  # measured: 0
     assert single[-1]["mse"] < 0.8 * single[0]["mse"]  # it trained
 
 
