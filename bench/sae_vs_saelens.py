@@ -52,9 +52,7 @@ def main() -> None:
     cfg = replace(PRESETS["cpu-small"], n_tokens=args.tokens)
     model = load_model(cfg.model, "cpu")
     store = ActivationStore(model, cfg.hook, sae_sample_ids())
-    with torch.no_grad():
-        _, cache = model.run_with_cache(heldout_ids("text-lm")[: 160 * 128].view(160, 128), names_filter=[cfg.hook])
-    x = cache[cfg.hook].flatten(0, 1)
+    x = model.activation_at(heldout_ids("text-lm")[: 160 * 128].view(160, 128), cfg.hook).flatten(0, 1)
     peak = matmul_gflops()
 
     start = time.perf_counter()

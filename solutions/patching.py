@@ -247,8 +247,10 @@ def findings(device: str | torch.device = "cpu") -> list:
     start = time.perf_counter()
     batched = batched_patching_map(model, corrupt, clean_cache, "resid", metric)
     batched_s = time.perf_counter() - start
-    denoise = {site: batched_patching_map(model, corrupt, clean_cache, site, metric) for site in SITES}
-    real = {site: denoise[site] - metric(model(corrupt)) for site in SITES}
+    denoise = {site: batched if site == "resid" else batched_patching_map(model, corrupt, clean_cache, site, metric)
+               for site in SITES}
+    corrupt_metric = metric(model(corrupt))
+    real = {site: denoise[site] - corrupt_metric for site in SITES}
     approx = {site: attribution_patching_map(model, clean, corrupt, site, metric) for site in SITES}
     r = {site: float(torch.corrcoef(torch.stack([approx[site].flatten(), real[site].flatten()]))[0, 1])
          for site in SITES}

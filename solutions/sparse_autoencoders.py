@@ -182,19 +182,22 @@ def drill_clamping() -> str:
 
 def findings(device: str | torch.device = "cpu") -> list[Finding]:
     import time
-    from dataclasses import replace
 
     from mechinterp.course.toolkit.model import load_model
-    from mechinterp.course.toolkit.sae import PRESETS, ActivationStore, synthetic_dictionary_data, train_sae
+    from mechinterp.course.toolkit.sae import (
+        PRESETS,
+        SYNTHETIC_PRESETS,
+        ActivationStore,
+        synthetic_dictionary_data,
+        train_sae,
+    )
     from mechinterp.course.toolkit.zoo import heldout_ids, sae_sample_ids
 
     found = []
     # synthetic ground truth
     data, dirs = synthetic_dictionary_data(n_true=256, d=64, p=0.015, n=200_000, seed=0)
     synthetic = ActivationStore.from_tensor(data)
-    for arch, extra in [("topk", {"k": 4}), ("relu", {"l1_coeff": 3.0, "l1_warmup_frac": 0.2})]:
-        cfg = replace(PRESETS["cpu-small"], d_in=64, width=512, arch=arch, batch_size=256, lr=1e-3, n_tokens=1_000_000,
-                      dead_tokens=50_000, aux_k=32, **extra)
+    for arch, cfg in SYNTHETIC_PRESETS.items():
         sae, _ = train_sae(cfg, synthetic, device, progress=False)
         found.append(Finding(f"synthetic (256 true features in 64 dims): MMCS of the {arch} SAE", "> 0.9",
                              mmcs(sae.W_dec.detach().cpu(), dirs), lo=0.9))
@@ -207,8 +210,7 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
     train_s = time.perf_counter() - start
     tokens = heldout_ids("text-lm")[: 160 * 128].view(160, 128).to(model.device)
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=[cfg.hook])
-        x = cache[cfg.hook].flatten(0, 1)
+        x = model.activation_at(tokens, cfg.hook).flatten(0, 1)
         recon, acts = sae(x)
         stats = sparsity_stats(acts.cpu())
         mean = x.mean(0)

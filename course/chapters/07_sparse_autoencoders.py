@@ -56,9 +56,9 @@ from torch import Tensor
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.course.toolkit.sae import (PRESETS, ActivationStore, feature_dashboard, latent_survey,
-                                           promoted_tokens, sample_text, synthetic_dictionary_data, top_contexts,
-                                           train_or_load, train_sae)
+from mechinterp.course.toolkit.sae import (PRESETS, SYNTHETIC_PRESETS, ActivationStore, feature_dashboard,
+                                           latent_survey, promoted_tokens, sample_text, synthetic_dictionary_data,
+                                           top_contexts, train_or_load, train_sae)
 from mechinterp.course.toolkit.zoo import heldout_ids, sae_sample_ids
 
 device = get_device()
@@ -91,11 +91,8 @@ check("sparse_autoencoders", "mmcs", mmcs)
 # %% tags=["experiment"]
 data, true_dirs = synthetic_dictionary_data(n_true=256, d=64, p=0.015, n=200_000, seed=0)
 synthetic = ActivationStore.from_tensor(data)
-WARMUP = {"topk": {"k": 4}, "relu": {"l1_coeff": 3.0, "l1_warmup_frac": 0.2}}  # per-architecture settings
 warmup = {}
-for arch, extra in WARMUP.items():
-    cfg = replace(PRESETS["cpu-small"], d_in=64, width=512, arch=arch, batch_size=256, lr=1e-3, n_tokens=1_000_000,
-                  dead_tokens=50_000, aux_k=32, **extra)
+for arch, cfg in SYNTHETIC_PRESETS.items():  # 512 latents; per-architecture settings (print them to see)
     start = time.perf_counter()
     sae, history = train_sae(cfg, synthetic, device, progress=False)
     warmup[arch] = mmcs(sae.W_dec.detach().cpu(), true_dirs)
@@ -340,8 +337,7 @@ check("sparse_autoencoders", "sparsity_stats", sparsity_stats)
 held = heldout_ids("text-lm")
 eval_tokens = held[: 160 * 128].view(160, 128).to(device)
 with torch.no_grad():
-    _, cache = model.run_with_cache(eval_tokens, names_filter=[cfg.hook])
-    x = cache[cfg.hook].flatten(0, 1)
+    x = model.activation_at(eval_tokens, cfg.hook).flatten(0, 1)  # the forward pass stops at the hook
     recon, acts = sae(x)
 stats = sparsity_stats(acts.cpu())
 shrinkage = float(recon.norm(dim=-1).mean() / x.norm(dim=-1).mean())

@@ -162,12 +162,6 @@ def write_sae_sample(train_ids: torch.Tensor, out: Path, n_ctx: int = 128) -> No
     starts = torch.randint(0, len(train_ids) - n_ctx, (SAE_SAMPLE_WINDOWS,), generator=gen)
     windows = torch.stack([train_ids[s : s + n_ctx] for s in starts.tolist()])
     save_file({"ids": windows.to(torch.int16).contiguous()}, out / "sae_sample.safetensors")
-    card_path = out / "card.json"
-    if card_path.exists():  # a retrain writes the card afterwards (and _save keeps this key)
-        card = json.loads(card_path.read_text())
-        card["sae_sample_sha256"] = sha256(out / "sae_sample.safetensors")
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        write_model_card(out)
 
 
 def text_lm_split(cfg: TrainConfig, cache: Path, tokenizer=None):
@@ -199,6 +193,11 @@ def refresh_sae_sample(cache: Path | None = None, out_root: Path | None = None) 
         raise RuntimeError("the rebuilt corpus does not reproduce the shipped held-out ids: the Debian packages "
                            "have changed; retrain text-lm instead")
     write_sae_sample(train_ids, out)
+    card_path = out / "card.json"  # (a retrain records the checksum in the card it writes)
+    card = json.loads(card_path.read_text())
+    card["sae_sample_sha256"] = sha256(out / "sae_sample.safetensors")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_model_card(out)
     return out / "sae_sample.safetensors"
 
 
