@@ -37,6 +37,16 @@ DATA = {
                      "model and attribution baselines built from [PAD]/[MASK] score ~0.5. (Without this, the "
                      "all-[PAD] sentence scored NEGATIVE 0.95, and IG had nothing to explain for negative "
                      "predictions: the planted word was top-attributed in only 57% of held-out sentences.)",
+    "ioi-lm": "Generated text (`toolkit.ioi`), word-level vocabulary, BOS first, padding not trained. 60% of rows: "
+              "0-2 ordinary sentences, then an IOI prompt from one of 15 training templates with its answer "
+              "(`... S gave a book to IO .`), BABA and ABBA equally often, with a random insertion after the "
+              "subject's second mention (an adverb or a clause, none in a quarter of prompts) and an optional "
+              "adjective before the object, so the repeated name sits at varying distances from the end. 40%: "
+              "2-4 sentences drawn from 17 story sentences (names at random, unpredictable) and 4 copy sentences "
+              "(ONE name mentioned twice, so every name, held-out ones included, learns to be copied). 32 names "
+              "appear in IOI prompts; 8 held-out names appear ONLY in story and copy sentences, never in an IOI "
+              "prompt; 3 held-out templates never appear (their words do, in story sentences). No ABC prompts "
+              "in training. The IOI answer token weighs 4x in the next-token loss (a weighted mean).",
 }
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
@@ -45,6 +55,8 @@ PURPOSE = {
     "attn-only-2l": "Chapter 03: a previous-token head in layer 0 composes with an induction head in layer 1.",
     "facts-lm": "Chapter 04 (activation patching, causal tracing): a model that stores facts about a synthetic "
                 "world, so we can ask where a fact is stored.",
+    "ioi-lm": "Chapter 05 (the IOI circuit): a small language model that does indirect-object identification on "
+              "names and templates it never saw in an IOI prompt.",
     "sentiment-clf": "Chapter 06 (integrated gradients): a small sentiment classifier whose evidence is known, "
                      "so attributions can be checked against the planted sentiment word.",
     "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
@@ -117,7 +129,7 @@ def write_model_card(entry: Path) -> str:
                  "mechinterp.course.toolkit.zoo_train sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
-                 "person's attributes)" if name == "facts-lm" else ""),
+                 "person's attributes)" if name == "facts-lm" else ", `tokenizer.json`" if name == "ioi-lm" else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

@@ -207,6 +207,17 @@ def verify(name: str) -> list:
             Finding(f"{name}: recall in held-out paraphrases (templates never trained)", "> 0.9",
                     recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
         ]
+    elif name == "ioi-lm":
+        from mechinterp.course.toolkit.ioi import ioi_dataset, ioi_metrics
+
+        tokenizer = load_zoo_tokenizer(name)
+        held = ioi_metrics(model, tokenizer, ioi_dataset(2000, seed=7, split="heldout"))
+        found += [
+            Finding(f"{name}: mean logit diff IO - S, held-out names AND templates", "> 2", held["logit_diff"],
+                    lo=2.0),
+            Finding(f"{name}: IOI accuracy (IO above S), held-out names AND templates", "> 0.9", held["accuracy"],
+                    lo=0.9),
+        ]
     elif name == "sentiment-clf":
         from mechinterp.course.toolkit.sentiment import accuracy
 

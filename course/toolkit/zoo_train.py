@@ -239,14 +239,18 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
 
 
 def train(name: str, out_root: Path | None = None, cache: Path | None = None, log=print) -> dict:
-    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm"):
-        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, sentiment-clf")
+    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm", "ioi-lm"):
+        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, ioi-lm, sentiment-clf")
     cfg = RECIPES.get(name)
     out = (out_root or zoo_dir()) / name
     if name == "facts-lm":
         from mechinterp.course.toolkit.facts import FactsConfig, train_facts
 
         return train_facts(FactsConfig(), out, log)
+    if name == "ioi-lm":
+        from mechinterp.course.toolkit.ioi import IOIConfig, train_ioi_lm
+
+        return train_ioi_lm(IOIConfig(), out, log)
     if name == "sentiment-clf":
         from mechinterp.course.toolkit.sentiment import SentimentConfig, train_sentiment
 

@@ -31,3 +31,57 @@ def test_abc_keeps_the_frame_and_repeats_no_name():
         assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
         names = [w for w in b if w in ioi.NAMES]
         assert len(names) == len(set(names)) == 3
+
+
+def test_training_text_never_puts_a_heldout_name_or_template_in_an_ioi_prompt():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        prompt, answer = ioi.training_ioi_sentence(rng, p_third=0.4, p_composed=0.7)
+        words = prompt.split()
+        assert not set(words) & set(ioi.HELDOUT_NAMES)
+        names = [w for w in words if w in ioi.NAMES]
+        assert answer in names and names.count(answer) == 1
+        assert max(names.count(n) for n in names) == 2  # S twice; IO and any third name once
+    for t in ioi.HELDOUT_TEMPLATES:  # held-out templates' opening clauses never open a training IOI prompt
+        clause = t.split("{B} ")[1].split(" {P}")[0]
+        assert not any(clause in p for p in ioi.PAIR_VERBS + ioi.TEMPLATES)
+
+
+class _WordModel:
+    """What encode_ioi needs of a model: a word-level tokenizer, a config and a name."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        import torch
+
+        self.tokenizer = ioi.build_tokenizer()
+        self.cfg = SimpleNamespace(bos_token_id=self.tokenizer.bos_token_id, eos_token_id=0)
+        self.name, self.device = "zoo/ioi-lm", torch.device("cpu")
+
+
+def test_encode_finds_every_position_and_groups_by_template():
+    ds = ioi.ioi_dataset(50, seed=2)
+    model = _WordModel()
+    batch, abc = ioi.encode_ioi(model, ds), ioi.encode_ioi(model, ds.abc(seed=3))
+    tok = model.tokenizer
+    for i in range(len(ds)):
+        ids = batch.tokens[i].tolist()
+        assert ids[batch.io_pos[i]] == batch.io[i] == tok.convert_tokens_to_ids(ds.io[i])
+        assert ids[batch.s1_pos[i]] == ids[batch.s2_pos[i]] == batch.s[i]
+        assert tok.convert_ids_to_tokens(ids[batch.end[i]]) == "to"
+        assert all(t == tok.pad_token_id for t in ids[batch.end[i] + 1 :])
+        # the ABC prompt is the same frame, with the third name in the second subject mention's slot
+        assert (abc.io_pos[i], abc.s1_pos[i], abc.s2_pos[i], abc.end[i]) == (
+            batch.io_pos[i], batch.s1_pos[i], batch.s2_pos[i], batch.end[i])
+        assert abc.tokens[i, abc.s2_pos[i]] == tok.convert_tokens_to_ids(ds.abc(seed=3).c[i])
+    for g in batch.groups.unique():
+        rows = (batch.groups == g).nonzero()[:, 0]
+        assert len({ds.templates[r] for r in rows.tolist()}) == 1 and len({int(batch.end[r]) for r in rows}) == 1
+
+
+def test_english_rendering_for_bpe_models():
+    assert ioi.as_english("then , Mary and John went to the market . John gave a book to") == \
+        "Then, Mary and John went to the market. John gave a book to"
