@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
-COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12, "patching": 14, "integrated_gradients": 13,
-          "sparse_autoencoders": 14}
+COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12, "patching": 14, "ioi": 19,
+          "integrated_gradients": 13, "sparse_autoencoders": 14}
 
 
 def _findings(slug):

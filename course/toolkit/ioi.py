@@ -271,9 +271,9 @@ class IOIConfig:
     warmup: int = 200
     weight_decay: float = 0.01
     p_ioi: float = 0.6
-    p_composed: float = 0.0  # share of IOI prompts composed from clause parts instead of TEMPLATES
-    heldout_clauses: bool = False  # composed prompts may use the held-out templates' opening clauses
-    p_third: float = 0.0  # share of IOI prompts with a third name next to S2 (see THIRD_BEFORE / THIRD_AFTER)
+    p_composed: float = 0.8  # share of IOI prompts composed from clause parts instead of TEMPLATES
+    heldout_clauses: bool = True  # composed prompts may use the held-out templates' opening clauses
+    p_third: float = 0.4  # share of IOI prompts with a third name next to S2 (see THIRD_BEFORE / THIRD_AFTER)
     answer_weight: float = 4.0  # the IOI answer token's weight in the (weighted mean) next-token loss
     seed: int = 0
     threads: int = 1

@@ -38,15 +38,19 @@ DATA = {
                      "all-[PAD] sentence scored NEGATIVE 0.95, and IG had nothing to explain for negative "
                      "predictions: the planted word was top-attributed in only 57% of held-out sentences.)",
     "ioi-lm": "Generated text (`toolkit.ioi`), word-level vocabulary, BOS first, padding not trained. 60% of rows: "
-              "0-2 ordinary sentences, then an IOI prompt from one of 15 training templates with its answer "
-              "(`... S gave a book to IO .`), BABA and ABBA equally often, with a random insertion after the "
-              "subject's second mention (an adverb or a clause, none in a quarter of prompts) and an optional "
-              "adjective before the object, so the repeated name sits at varying distances from the end. 40%: "
-              "2-4 sentences drawn from 17 story sentences (names at random, unpredictable) and 4 copy sentences "
-              "(ONE name mentioned twice, so every name, held-out ones included, learns to be copied). 32 names "
-              "appear in IOI prompts; 8 held-out names appear ONLY in story and copy sentences, never in an IOI "
-              "prompt; 3 held-out templates never appear (their words do, in story sentences). No ABC prompts "
-              "in training. The IOI answer token weighs 4x in the next-token loss (a weighted mean).",
+              "0-2 story sentences, then an IOI prompt and its answer (`... S gave a book to IO .`), BABA and ABBA "
+              "equally often. 20% of the prompts use one of the 15 training TEMPLATES, 80% are composed from clause "
+              "parts (13 + 8 openers, 39 opening clauses, 8 links, 20 final verb phrases; "
+              "`toolkit.ioi.composed_template`), never equal to a held-out template. After the second subject "
+              "mention comes a random insertion (an adverb or a clause; none in a quarter of prompts) and an optional "
+              "adjective, and 40% of prompts mention a third name C just before S2 ('C waved and S gave ...') or "
+              "just after it ('S , with C , gave ...'), so S is neither always the most recent name nor always the "
+              "first name after the opening clause. 40% of rows: 2-4 sentences from 17 story sentences (names at "
+              "random) and 4 copy sentences (ONE name mentioned twice). 32 names appear in IOI prompts; the 8 "
+              "held-out names appear ONLY in story and copy sentences. The 3 held-out templates never appear as "
+              "such; their opening clauses do, in composed prompts with other openers, links and final verbs (a "
+              "held-out template is an unseen COMBINATION of seen parts). No ABC prompts in training. The IOI "
+              "answer token weighs 4x in the next-token loss (a weighted mean).",
 }
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
