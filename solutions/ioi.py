@@ -471,8 +471,6 @@ def findings(device: str | torch.device = "cpu") -> list:
     movers = classes.get("name mover", [])
     suppressors = classes.get("s-suppression", [])
     without_suppressors = ablation_logit_diff(model, batch, means, heads - set(suppressors)) / clean_ld
-    output_heads = set(movers) | set(suppressors) | set(classes.get("negative name mover", [])) | set(
-        classes.get("negative s-mover", []))
     qk = max([float(-circuit["scores"]["paths"][(0, x)].min()) for x in "qk"])
     v_path = float(-circuit["scores"]["paths"][(0, "v")].min())
     _, abc_patterns = model.run_with_cache(abc.tokens, names_filter=[f"blocks.{l}.attn.hook_pattern"
@@ -493,9 +491,9 @@ def findings(device: str | torch.device = "cpu") -> list:
                 lo=0.9),
         Finding("ABC prompts: logit diff ÷ clean logit diff", "≈ 0 (the repeated name is the only clue)",
                 abc_ld / clean_ld, lo=-0.1, hi=0.1),
-        Finding("direct logit attribution: heads + embeddings and biases + final LayerNorm bias - logit diff", "0 (an exact "
-                "decomposition)", float(dla.sum() + rest_dla.sum()) + ln_bias - clean_ld, lo=-1e-4 * clean_ld,
-                hi=1e-4 * clean_ld),
+        Finding("direct logit attribution: heads + embeddings and biases + final LayerNorm bias - logit diff",
+                "0 (an exact decomposition)", float(dla.sum() + rest_dla.sum()) + ln_bias - clean_ld,
+                lo=-1e-4 * clean_ld, hi=1e-4 * clean_ld),
         Finding("batched path patching = one sender at a time: max |difference| in logit diff", "≤ 1e-4",
                 float((batched - loop).abs().max()), hi=1e-4),
         Finding(f"faithfulness: circuit ({len(keep)} of {len(heads)} heads) alone, complement ABC-mean-ablated",

@@ -304,16 +304,13 @@ def weighted_lm_loss(logits, labels, weights):
 
 
 def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) -> dict:
-    import json
     import math
     import platform
-    import shutil
     import time
     from dataclasses import asdict
 
-    from mechinterp.course.toolkit.model_card import write_model_card
-    from mechinterp.course.toolkit.zoo import make_attn_only, sha256
-    from safetensors.torch import save_file
+    from mechinterp.course.toolkit.zoo import make_attn_only
+    from mechinterp.course.toolkit.zoo_train import save_zoo_entry
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(cfg.seed)
@@ -365,20 +362,14 @@ def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) ->
     model.eval()
     seconds = elapsed + time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    save_file(state, out / "model.safetensors")
-    model.config.to_json_file(out / "config.json")
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     metrics = {split: ioi_metrics(model, tokenizer, ioi_dataset(2000, seed=7, split=split))
                for split in ("train", "heldout_names", "heldout_templates", "heldout")}
     card = {"config": {**asdict(cfg), "vocab_size": len(tokenizer), "tie_word_embeddings": True, "bf16": False,
                        "cosine": True},
             "train_seconds": round(seconds, 1), "metrics": metrics, "history": history,
-            "sha256": sha256(out / "model.safetensors"),
             "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    write_model_card(out)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    save_zoo_entry(model, out, card)  # weights, config, card.json (+ sha256), MODEL_CARD.md; drops the checkpoint
     return card
 
 

@@ -117,7 +117,9 @@ def _train_loop(cfg: TrainConfig, model: GPT2LMHeadModel, batches: Iterator[torc
     return {"train_seconds": round(elapsed + time.perf_counter() - t0, 1)}
 
 
-def _save(model: GPT2LMHeadModel, out: Path, card: dict) -> None:
+def save_zoo_entry(model: GPT2LMHeadModel, out: Path, card: dict) -> None:
+    """Write a trained zoo model: weights (tied unembedding dropped), config, card.json with the weights' sha256,
+    MODEL_CARD.md; then remove its training checkpoint."""
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_word_embeddings:
@@ -147,7 +149,7 @@ def train_attn_only(cfg: TrainConfig, out: Path, log=print) -> dict:
     card = {"config": asdict(cfg), **timing, "data": "induction_segments_batch (repeated random segments)",
             "metrics": measure_induction(model), "machine": f"{platform.machine()}, {cfg.threads} threads",
             "torch": torch.__version__}
-    _save(model, out, card)
+    save_zoo_entry(model, out, card)
     return card
 
 
@@ -234,7 +236,7 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
             "corpus": {"documents": len(docs), "train_tokens": len(train_ids), "heldout_tokens": len(val_ids),
                        "characters": sum(map(len, docs))},
             "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
-    _save(model, out, card)
+    save_zoo_entry(model, out, card)
     return card
 
 

@@ -85,3 +85,29 @@ def test_encode_finds_every_position_and_groups_by_template():
 def test_english_rendering_for_bpe_models():
     assert ioi.as_english("then , Mary and John went to the market . John gave a book to") == \
         "Then, Mary and John went to the market. John gave a book to"
+
+
+def test_the_ioi_lm_recipe_writes_a_complete_zoo_entry(tmp_path):
+    """A 3-step run of the real recipe (`mechinterp zoo train ioi-lm` runs 8,000): the entry loads through the
+    zoo loader and its card records the held-out metrics and the weights' checksum."""
+    import json
+
+    from mechinterp.course.toolkit.zoo import sha256
+
+    card = ioi.train_ioi_lm(ioi.IOIConfig(steps=3, batch_size=8), tmp_path / "ioi-lm", log=lambda s: None,
+                            eval_every=2)
+    entry = tmp_path / "ioi-lm"
+    assert sorted(p.name for p in entry.iterdir()) == ["MODEL_CARD.md", "card.json", "config.json",
+                                                       "model.safetensors", "tokenizer.json"]
+    assert not (tmp_path / "ioi-lm.ckpt").exists()
+    written = json.loads((entry / "card.json").read_text())
+    assert written["sha256"] == sha256(entry / "model.safetensors") == card["sha256"]
+    assert set(written["metrics"]) == {"train", "heldout_names", "heldout_templates", "heldout"}
+    assert written["config"]["vocab_size"] == len(ioi.vocabulary())
+
+
+def test_the_shipped_tokenizer_is_the_recipe_vocabulary():
+    from mechinterp.course.toolkit.zoo import load_zoo_tokenizer
+
+    tok = load_zoo_tokenizer("ioi-lm")
+    assert tok.convert_ids_to_tokens(list(range(len(tok)))) == ioi.vocabulary()
