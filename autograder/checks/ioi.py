@@ -4,6 +4,7 @@ random-weight GPT-2s — so the checks do not depend on the zoo and never assume
 from __future__ import annotations
 
 import functools
+import random
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
@@ -203,8 +204,23 @@ def _path_variant(clean, corrupt, senders, receivers, qkv, *, freeze=True, only_
         return model(base)
 
 
-PATH_CASES = [([(0, 1)], [(2, 0)], "q"), ([(0, 2), (1, 3)], [(2, 1), (2, 3)], "v"), ([(0, 3)], [(1, 2)], "k"),
-              ([(0, 0), (1, 1)], None, "q")]
+def _random_path_cases(seed: int = 7, n: int = 3) -> list[tuple[list, list | None, str]]:
+    """Random sender / receiver sets on the 3-layer check model (seeded, so every learner gets the same ones):
+    1-2 receivers in layer 1 or 2, 1-2 senders in earlier layers, the receivers' queries, keys and values in
+    turn; then one case with the logits as receiver."""
+    rng = random.Random(seed)
+    heads = [(layer, head) for layer in range(3) for head in range(4)]
+    cases = []
+    for i in range(n):
+        layer = rng.choice([1, 2])
+        receivers = sorted(rng.sample([h for h in heads if h[0] == layer], rng.randint(1, 2)))
+        senders = sorted(rng.sample([h for h in heads if h[0] < layer], rng.randint(1, 2)))
+        cases.append((senders, receivers, "qkv"[i % 3]))
+    cases.append((sorted(rng.sample(heads[:8], 2)), None, "q"))
+    return cases
+
+
+PATH_CASES = _random_path_cases()
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,16 +36,16 @@
 #
 # 1. the task, the metric (logit difference at END) and the ABC corrupted distribution;
 # 2. direct logit attribution per head, attention from END, and OV copy scores: candidate name movers;
-# 3. **path patching** (sender → receiver, everything else frozen): which heads feed the name movers' queries,
-#    and what feeds those;
+# 3. **path patching** (sender → receiver, everything else frozen): which heads feed the heads that write the
+#    answer — their queries, keys or values — and what feeds those;
 # 4. head classes with their evidence;
 # 5. faithfulness: ablate everything outside the circuit (ABC mean) and measure what is kept; completeness and
 #    minimality spot checks;
 # 6. the same code on GPT-2 small when the Hugging Face hub is reachable.
 #
 # Model: `zoo/ioi-lm`, a 4-layer, 8-heads-per-layer attention-only GPT-2-architecture language model trained on
-# stories and IOI sentences (its model card says exactly what it saw). Names and templates held out of its IOI
-# training are used to test it. **Nothing in this chapter assumes which head does what: every class is found by
+# stories and IOI sentences (its model card says exactly what it saw). It is tested on names it never saw in an
+# IOI prompt and on templates it never saw as such. **Nothing in this chapter assumes which head does what: every class is found by
 # measurement**, and where the small model's circuit differs from GPT-2's we say how. Budget: about 3 hours; the
 # notebook runs in well under two minutes on a laptop CPU.
 
@@ -371,7 +371,11 @@ plt.show()
 #    evidence — END → S2 (S-inhibition), S2 → S1 (duplicate token), S2 → S1 + 1 (induction), S1 + 1 → S1
 #    (previous token).
 #
-# The thresholds were fixed before looking at any model. Here is every score the procedure saw.
+# The thresholds were fixed before looking at any model. Each sweep path-patches every earlier head, one at a
+# time, into the receivers' queries, keys and values. `find_circuit` batches it with chapter 04's trick: the
+# prompts are repeated once per sender and block *i* of the batch is patched with sender *i*, so a sweep costs a
+# few large forward passes instead of four small ones per sender (`mechinterp reproduce ioi` checks that it gives
+# the loop's numbers). Here is every score the procedure saw.
 
 # %% tags=["experiment"]
 from mechinterp.solutions.ioi import attention_summary, find_circuit  # noqa: E402
