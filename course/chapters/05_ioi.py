@@ -386,6 +386,7 @@ print(f"find_circuit: {time.perf_counter() - start:.1f} s")
 att = attention_summary(model, batch)
 for cls, heads in circuit["classes"].items():
     print(f"{cls:>20}: " + ", ".join(f"{l}.{h}" for l, h in heads))
+circuit_heads_found = {h for heads in circuit["classes"].values() for h in heads}
 print("\nedges (sender -> input of the heads found one step later, logit diff change):")
 for (layer, head), qkv, effect in circuit["edges"]:
     print(f"  {layer}.{head} -> {qkv}: {effect:+.2f}")
@@ -400,6 +401,32 @@ for ax, ((step, qkv), m) in zip(axes[0], paths.items(), strict=True):
 plt.show()
 
 # %% [markdown]
+# **Evidence, class by class.** For each of Wang et al.'s upstream classes: among the heads that can send to
+# the output heads (earlier layers), the one whose attention fits the class best, and what path patching says
+# about it — its largest loss of logit difference through the output heads' queries, keys or values.
+
+# %% tags=["experiment"]
+from mechinterp.solutions.ioi import SIGNATURES  # noqa: E402
+
+output_heads = [h for h in circuit_heads_found if abs(float(dla[h])) >= 0.1 * CLEAN_LD]
+last_layer = max(layer for layer, _ in output_heads)
+step1 = {qkv: circuit["scores"]["paths"][(0, qkv)] for qkv in "qkv"}
+print("output heads:", ", ".join(f"{l}.{h}" for l, h in output_heads))
+print(f"{'class':>16}  {'attention':>11}  best sender  score  largest path loss (input)")
+for cls, key in SIGNATURES.items():
+    score = att[key].clone()
+    score[last_layer:] = -1
+    for h in output_heads:
+        score[h] = -1
+    layer, head = divmod(int(score.argmax()), model.n_heads)
+    loss, via = max((float(-step1[x][layer, head]), x) for x in "qkv")
+    print(f"{cls:>16}  {key:>11}  {layer}.{head:<9}  {att[key][layer, head]:.2f}   {loss:+.3f} ({via})")
+
+# %% [markdown]
+# Heads with GPT-2's attention signatures are there — one attends from END to S2 like an S-inhibition head, one
+# from S2 to S1 like a duplicate-token head — but their paths into the output heads cost about nothing. **An
+# attention pattern is a hint, not evidence**: only the intervention says whether a head is part of the circuit.
+#
 # GPT-2's circuit would show up here as heads whose ABC path into the name movers' **queries** matters
 # (S-inhibition), and, one step further back, heads at S2 that attend to S1 or S1 + 1 (duplicate-token and
 # induction heads). In `zoo/ioi-lm` the paths into the output heads' queries and keys cost almost nothing (under
