@@ -485,8 +485,8 @@ def findings(device: str | torch.device = "cpu") -> list:
     p_io_with_copiers = prob_of(ablate_heads(model, batch.tokens, means, keep | set(copiers)), batch, batch.io)
     neg_copy = min((float(copy_score(model, l, h, name_ids, negative=True)) for l, h in suppressors), default=0.0)
     return [
-        Finding("ioi-lm: mean logit diff IO - S, held-out names AND templates", "> 2 (the issue's bar; GPT-2 "
-                "small 3.56 on Wang et al.'s prompts)", held["logit_diff"], lo=2.0),
+        Finding("ioi-lm: mean logit diff IO - S, held-out names AND templates", "> 2 (GPT-2 small: 3.56 on Wang "
+                "et al.'s prompts)", held["logit_diff"], lo=2.0),
         Finding("ioi-lm: accuracy (logit IO > logit S), held-out names AND templates", "> 0.9", held["accuracy"],
                 lo=0.9),
         Finding("ABC prompts: logit diff ÷ clean logit diff", "≈ 0 (the repeated name is the only clue)",
@@ -497,7 +497,7 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("batched path patching = one sender at a time: max |difference| in logit diff", "≤ 1e-4",
                 float((batched - loop).abs().max()), hi=1e-4),
         Finding(f"faithfulness: circuit ({len(keep)} of {len(heads)} heads) alone, complement ABC-mean-ablated",
-                "0.87 (Wang et al., GPT-2 small); the issue's bar 0.8", faithful, lo=0.8),
+                "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8),
         Finding("every head ABC-mean-ablated: logit diff kept", "≈ 0", nothing, lo=-0.2, hi=0.2),
         Finding("the circuit with ZERO-ablation of the complement instead: logit diff kept", "lower: zero is "
                 "off-distribution (report)", zero_faithful),
@@ -506,8 +506,8 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("output heads that attend END -> S2 and write against S (S-suppression)", "no such class in "
                 "GPT-2 small (S-inhibition heads attend S2 but act through the name movers' queries)",
                 float(len(suppressors)), lo=1),
-        Finding("removing the S-suppression class (ABC mean): logit diff kept", "the issue asks > 50% drop for the "
-                "name movers; here the class that carries the logit diff", without_suppressors, hi=0.5),
+        Finding("removing the S-suppression class (ABC mean): logit diff kept", "Wang et al.: without the name movers "
+                "most of it is lost; here the class that carries it", without_suppressors, hi=0.5),
         Finding("S-suppression heads: negative copy score (min over the class)", "GPT-2's negative name movers: "
                 "high", neg_copy, lo=0.5),
         Finding("path patching (ABC) from any head into the output heads' queries or keys: largest loss",
