@@ -269,6 +269,8 @@ def check_group_means(fn) -> None:
             acts.mean(0, keepdim=True).expand_as(acts),
         "average over rows only: keep the position axis (position p is the same word within a group)":
             ref.group_means(acts.mean(1, keepdim=True).expand_as(acts).contiguous(), groups),
+        "average within the group (divide the group's sum by its number of rows)":
+            ref.group_means(acts, groups) * torch.bincount(groups)[groups].view(-1, 1, 1),
     })
 
 

@@ -248,6 +248,7 @@ def test_path_patch_alternative():
     (lambda acts, groups: acts.mean(0, keepdim=True).expand_as(acts), "SAME group"),
     (lambda acts, groups: torch.stack([acts[groups == g].mean((0, 1)).expand_as(acts[0]) for g in groups]),
      "keep the position axis"),
+    (lambda acts, groups: torch.stack([acts[groups == g].sum(0) for g in groups.tolist()]), "divide the group's sum"),
 ])
 def test_group_means_mistakes(fn, hint):
     assert_fails("group_means", fn, hint)
