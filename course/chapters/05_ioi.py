@@ -369,7 +369,7 @@ plt.show()
 # 2. **walk back**, twice: path-patch every earlier head into the current heads' queries, keys and values; a
 #    head whose path costs at least 5% of the logit difference joins, classed by the attention that is its
 #    evidence — END → S2 (S-inhibition), S2 → S1 (duplicate token), S2 → S1 + 1 (induction), S1 + 1 → S1
-#    (previous token).
+#    (previous token), S2 → S2 (current token) — or "other" when none of them reaches 0.2.
 #
 # The thresholds were fixed before looking at any model. Each sweep path-patches every earlier head, one at a
 # time, into the receivers' queries, keys and values. `find_circuit` batches it with chapter 04's trick: the
@@ -387,7 +387,7 @@ att = attention_summary(model, batch)
 for cls, heads in circuit["classes"].items():
     print(f"{cls:>20}: " + ", ".join(f"{l}.{h}" for l, h in heads))
 circuit_heads_found = {h for heads in circuit["classes"].values() for h in heads}
-print("\nedges (sender -> input of the heads found one step later, logit diff change):")
+print("\nedges (sender -> the input it feeds in the heads found one step before; change of the logit diff):")
 for (layer, head), qkv, effect in circuit["edges"]:
     print(f"  {layer}.{head} -> {qkv}: {effect:+.2f}")
 paths = circuit["scores"]["paths"]
