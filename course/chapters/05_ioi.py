@@ -575,6 +575,18 @@ drops = {v: base - kept(circuit_set - {v}) for v in sorted(circuit_set)}
 print("  " + ", ".join(f"{l}.{h}: {d:+.3f}" for (l, h), d in drops.items()))
 
 # %% [markdown]
+# How to read these numbers:
+# - **Faithfulness above 1** means the ablated heads were, on balance, working *against* the logit difference
+#   (heads with negative DLA); Wang et al.'s 0.87 means GPT-2's circuit misses some helpers (the backup name
+#   movers among them).
+# - **Zero-ablation** of the same complement keeps far less: zeroed heads put the residual stream somewhere it
+#   never is, and the circuit's heads react to that. Which baseline you ablate to is part of the claim.
+# - **Completeness**: a class whose removal hurts the circuit and the whole model alike is really where the
+#   model computes; a large gap would mean the model has backups the circuit lacks.
+# - **Minimality**: a head whose removal costs almost nothing (compare the drops) is in the circuit only because it
+#   passed the 5% bar on its own path — a reminder that thresholds decide membership at the edges.
+
+# %% [markdown]
 # **The metric defines the circuit.** Everything above measured the logit *difference*. Heads that raise IO and S
 # alike (or every name) barely move it, so the procedure left them out — yet without them little raises IO above
 # the rest of the vocabulary. Measure the probability of IO instead, and look for the heads whose direct effect on
