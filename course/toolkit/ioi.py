@@ -433,6 +433,8 @@ def encode_ioi(model, ds: IOIDataset, english: bool | None = None) -> IOIBatch:
     rows, io, s, io_pos, s1, s2, keys = [], [], [], [], [], [], []
     for i, (prompt, a, b, t) in enumerate(zip(ds.prompts, ds.io, ds.s, ds.templates, strict=True)):
         text = as_english(prompt) if english else prompt
+        if english and prompt.split()[0] in (a, b):  # BPE: "Mary" and " Mary" differ; every name gets its space
+            text = " " + text
         ids = [model.cfg.bos_token_id, *tok.encode(text, add_special_tokens=False)]
         io_id, s_id = [one_token(a)], [one_token(b)]
         where_s = [j for j, x in enumerate(ids) if x == s_id[0]]

@@ -111,3 +111,32 @@ def test_the_shipped_tokenizer_is_the_recipe_vocabulary():
 
     tok = load_zoo_tokenizer("ioi-lm")
     assert tok.convert_ids_to_tokens(list(range(len(tok)))) == ioi.vocabulary()
+
+
+def test_english_prompts_keep_every_name_one_and_the_same_token():
+    """For BPE models (GPT-2) a name at the start of a prompt would encode differently from the same name after a
+    space. A byte-level BPE trained here on rendered prompts (so names are single tokens, as in GPT-2) stands in
+    for GPT-2's tokenizer, which needs the hub."""
+    from types import SimpleNamespace
+
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    names = ioi.GPT2_CANDIDATE_NAMES[:12]
+    ds = ioi.ioi_dataset(120, seed=4, names=names)
+    corpus = [ioi.as_english(p) for p in ds.prompts + ds.abc(seed=5).prompts] * 20 + [" " + n for n in names] * 50
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=1200, min_frequency=2, special_tokens=["<|endoftext|>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<|endoftext|>",
+                                  eos_token="<|endoftext|>")
+    assert ioi.gpt2_names(tok, names) == names
+    model = SimpleNamespace(tokenizer=tok, cfg=SimpleNamespace(bos_token_id=0, eos_token_id=0), name="gpt2",
+                            device=torch.device("cpu"))
+    openers = [i for i, p in enumerate(ds.prompts) if p.split()[0] in (ds.io[i], ds.s[i])]
+    assert openers, "some templates open with a name"
+    batch = ioi.encode_ioi(model, ds)
+    for i in openers:
+        ids = batch.tokens[i].tolist()
+        assert ids[batch.s1_pos[i]] == ids[batch.s2_pos[i]] == batch.s[i] and ids[batch.io_pos[i]] == batch.io[i]
+        assert min(batch.io_pos[i], batch.s1_pos[i]) == 1  # the opening name, right after BOS
