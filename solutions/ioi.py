@@ -197,10 +197,6 @@ def attention_summary(model: HookedModel, batch: IOIBatch) -> dict[str, Tensor]:
     return {k: torch.stack([cache[n][rows, :, q, key].mean(0) for n in names]) for k, (q, key) in pairs.items()}
 
 
-def _relative(model: HookedModel, batch: IOIBatch, logits: Tensor, clean_ld: float) -> float:
-    return float(logit_diff(logits, batch.end, batch.io, batch.s).mean()) / clean_ld - 1.0
-
-
 def _ld_blocks(logits: Tensor, batch: IOIBatch, n_blocks: int) -> Tensor:
     """Mean logit difference of each block of len(batch) rows of a repeated batch: [n_blocks]."""
     rep = lambda t: t.repeat(n_blocks)  # noqa: E731
@@ -303,6 +299,19 @@ def upstream_class(att: dict[str, Tensor], head: Head) -> str:
 
 
 @torch.no_grad()
+def output_heads(model: HookedModel, batch: IOIBatch) -> dict:
+    """Step 1 of the procedure: the clean logit difference, every head's DLA to it, the attention summary, and
+    the heads whose DLA is >= 10% of the logit difference (positive first, then negative) with their class."""
+    results, scale, logits = head_results_at_end(model, batch)
+    ld = float(logit_diff(logits, batch.end, batch.io, batch.s).mean())
+    dla = logit_diff_dla(results, scale, model.hf.transformer.ln_f.weight, model.W_U, batch.io, batch.s)
+    att = attention_summary(model, batch)
+    heads = [*_pick(dla, DLA_SHARE * ld), *_pick(-dla, DLA_SHARE * ld)]
+    return {"logit_diff": ld, "dla": dla, "attention": att,
+            "output_heads": [(h, float(dla[h]), output_class(float(dla[h]), att, h)) for h in heads]}
+
+
+@torch.no_grad()
 def find_circuit(model: HookedModel, batch: IOIBatch, abc: IOIBatch, depth: int = 2) -> dict:
     """The reference procedure; every step is a measurement and no head index is assumed:
 
@@ -315,28 +324,24 @@ def find_circuit(model: HookedModel, batch: IOIBatch, abc: IOIBatch, depth: int 
     Returns the classes, the edges found (sender, receiver input, effect), every score, and the clean logit
     difference.
     """
-    results, scale, logits = head_results_at_end(model, batch)
-    clean_ld = float(logit_diff(logits, batch.end, batch.io, batch.s).mean())
-    dla = logit_diff_dla(results, scale, model.hf.transformer.ln_f.weight, model.W_U, batch.io, batch.s)
-    att = attention_summary(model, batch)
+    step1 = output_heads(model, batch)
+    clean_ld, att = step1["logit_diff"], step1["attention"]
     classes: dict[str, list[Head]] = {}
-    found = set()
-    for sign in (1, -1):
-        for h in _pick(sign * dla, DLA_SHARE * clean_ld):
-            classes.setdefault(output_class(float(dla[h]), att, h), []).append(h)
-            found.add(h)
-    scores = {"dla": dla, "attention": att, "paths": {}}
+    for h, _, cls in step1["output_heads"]:
+        classes.setdefault(cls, []).append(h)
+    found = {h for h, _, _ in step1["output_heads"]}
+    scores = {"dla": step1["dla"], "attention": att, "paths": {}}
     edges = []
     frontier = sorted(found)
     for step in range(depth):
-        new: dict[Head, float] = {}
+        new: dict[Head, None] = {}  # an ordered set: the heads this step adds, in the order found
         effects = path_patching_effects(model, batch, abc, frontier, "qkv")
         for qkv in "qkv":
             effect = effects[qkv]
             scores["paths"][(step, qkv)] = effect
             for h in _pick(-effect, PATH_SHARE, found):
                 edges.append((h, qkv, float(effect[h])))
-                new[h] = min(new.get(h, 0.0), float(effect[h]))
+                new[h] = None
         for h in new:
             classes.setdefault(upstream_class(att, h), []).append(h)
         found |= set(new)
@@ -379,13 +384,7 @@ WANG_LOGIT_DIFF = 3.56
 def gpt2_summary(model: HookedModel, n: int = 100, seed: int = 0) -> dict:
     """GPT-2 small (online): mean logit difference and the output heads (DLA >= 10% of it) with their class."""
     _, batch, _ = ioi_setup(model, n, seed)
-    results, scale, logits = head_results_at_end(model, batch)
-    ld = float(logit_diff(logits, batch.end, batch.io, batch.s).mean())
-    dla = logit_diff_dla(results, scale, model.hf.transformer.ln_f.weight, model.W_U, batch.io, batch.s)
-    att = attention_summary(model, batch)
-    heads = [*_pick(dla, DLA_SHARE * ld), *_pick(-dla, DLA_SHARE * ld)]
-    return {"logit_diff": ld, "dla": dla,
-            "output_heads": [(h, float(dla[h]), output_class(float(dla[h]), att, h)) for h in heads]}
+    return output_heads(model, batch)
 
 
 def findings_gpt2(device: str | torch.device = "cpu") -> list:

@@ -281,16 +281,14 @@ class IOIConfig:
 
 def training_batch(tokenizer, rng: random.Random, cfg: IOIConfig):
     """(ids, labels, weights), right-padded to the longest row; labels -100 on padding."""
+    from mechinterp.course.toolkit.facts import encode_rows
+
     rows = [training_row(rng, cfg.p_ioi, cfg.p_third, cfg.p_composed, cfg.heldout_clauses)
             for _ in range(cfg.batch_size)]
     n = min(cfg.n_ctx, 1 + max(len(w) for w, _ in rows))
-    ids = torch.full((len(rows), n), tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
+    ids, labels = encode_rows(tokenizer, [" ".join(words) for words, _ in rows], n)
     weights = torch.ones(len(rows), n)
-    for i, (words, answer) in enumerate(rows):
-        t = [tokenizer.bos_token_id, *tokenizer.convert_tokens_to_ids(words)][:n]
-        ids[i, : len(t)] = torch.tensor(t)
-        labels[i, : len(t)] = torch.tensor(t)
+    for i, (_, answer) in enumerate(rows):
         if 0 <= answer < n - 1:
             weights[i, answer + 1] = cfg.answer_weight  # position of the answer token (after BOS)
     return ids, labels, weights
@@ -436,16 +434,15 @@ def encode_ioi(model, ds: IOIDataset, english: bool | None = None) -> IOIBatch:
         if english and prompt.split()[0] in (a, b):  # BPE: "Mary" and " Mary" differ; every name gets its space
             text = " " + text
         ids = [model.cfg.bos_token_id, *tok.encode(text, add_special_tokens=False)]
-        io_id, s_id = [one_token(a)], [one_token(b)]
-        where_s = [j for j, x in enumerate(ids) if x == s_id[0]]
-        where_io = [j for j, x in enumerate(ids) if x == io_id[0]]
-        if ds.c:
-            where_s += [j for j, x in enumerate(ids) if x == one_token(ds.c[i])]
+        io_id, s_id = one_token(a), one_token(b)
+        s_like = {s_id, one_token(ds.c[i])} if ds.c else {s_id}
+        where_s = [j for j, x in enumerate(ids) if x in s_like]
+        where_io = [j for j, x in enumerate(ids) if x == io_id]
         if len(where_s) != 2 or len(where_io) != 1:
             raise ValueError(f"expected S twice (or S and C) and IO once in {text!r}")
         rows.append(ids)
-        io.append(io_id[0])
-        s.append(s_id[0])
+        io.append(io_id)
+        s.append(s_id)
         io_pos.append(where_io[0])
         s1.append(where_s[0])
         s2.append(where_s[1])
