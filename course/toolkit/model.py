@@ -47,10 +47,16 @@ ln_final.hook_normalized                  [batch, pos, d_model]   input to the u
 
 @dataclass(frozen=True)
 class HookPoint:
-    """Passed to hook functions: which activation they are looking at."""
+    """Passed to hook functions: which activation they are looking at (`hook.name`, `hook.layer()`, as in
+    TransformerLens)."""
 
     name: str
-    layer: int | None
+
+    def layer(self) -> int:
+        """The block index of a `blocks.{l}.*` hook point (TransformerLens' `hook.layer()`)."""
+        if not self.name.startswith("blocks."):
+            raise ValueError(f"{self.name} is not inside a block: it has no layer")
+        return int(self.name.split(".")[1])
 
 
 class ActivationCache(dict):
@@ -121,8 +127,7 @@ class _Session:
 
     def fire(self, name: str, act: Tensor) -> Tensor:
         for fn in self.hooks.get(name, ()):
-            layer = int(name.split(".")[1]) if name.startswith("blocks.") else None
-            new = fn(act, HookPoint(name, layer))
+            new = fn(act, HookPoint(name))
             if new is not None:
                 if new.shape != act.shape:
                     raise ValueError(f"hook on {name} returned shape {list(new.shape)}, expected {list(act.shape)}")
@@ -299,6 +304,10 @@ class HookedModel(nn.Module):
             if cache is None:
                 cache, names_filter, detach = outer.cache, outer.cache_filter, outer.detach
         for name, fn in fwd_hooks:
+            if callable(name):  # a name filter, as TransformerLens allows: every hook point it accepts
+                for n in filter(name, self.hook_names):
+                    table.setdefault(n, []).append(fn)
+                continue
             self.check_hook_name(name)
             table.setdefault(name, []).append(fn)
         session = _Session(table, cache, names_filter or (lambda n: False), detach)
@@ -313,6 +322,13 @@ class HookedModel(nn.Module):
             self._session = outer
             if outer is not None:
                 self._register(outer)
+
+    def reset_hooks(self) -> None:
+        """Remove every hook this wrapper registered (TransformerLens' `reset_hooks()`). Contexts remove their
+        own hooks on exit; this is for a context left open, e.g. after an interrupted notebook cell."""
+        if self._session is not None:
+            self._unregister(self._session)
+            self._session = None
 
     def _unregister(self, session: _Session) -> None:
         for h in session.handles:
@@ -411,9 +427,12 @@ class HookedModel(nn.Module):
     def _qkv_hook(self, s: _Session, p: str):
         def hook(module, args, out):
             heads = [x.reshape(*x.shape[:-1], self.n_heads, self.d_head) for x in out.split(self.d_model, dim=-1)]
-            fired = [s.fire(p + f"attn.hook_{n}", x) for n, x in zip("qkv", heads, strict=True)]
-            if all(a is b for a, b in zip(fired, heads, strict=True)):
-                return None  # cached only: leave transformers' tensor untouched
+            hooked = any(p + f"attn.hook_{n}" in s.hooks for n in "qkv")
+            # hooks get copies: views of one split cannot be edited in place under autograd
+            fired = [s.fire(p + f"attn.hook_{n}", x.clone() if hooked else x) for n, x in zip("qkv", heads,
+                                                                                             strict=True)]
+            if all(a is b or torch.equal(a, b) for a, b in zip(fired, heads, strict=True)):
+                return None  # unchanged: leave transformers' tensor untouched
             return torch.cat([x.reshape(*x.shape[:-2], self.d_model) for x in fired], dim=-1)
         return hook
 
@@ -428,8 +447,9 @@ class HookedModel(nn.Module):
         def hook(module, args, out):
             z = s.stash[p + "z"]  # [batch, pos, head, d_head]
             result = torch.einsum("bphd,hdm->bphm", z, self.W_O(layer))
+            before = result.clone() if p + "attn.hook_result" in s.hooks else result
             patched = s.fire(p + "attn.hook_result", result)
-            if patched is not result:  # patched: rebuild the output from the heads
+            if patched is not before and not torch.equal(patched, before):  # edited (returned or in place)
                 return patched.sum(-2) + self.b_O(layer)
             return out
         return hook
@@ -440,8 +460,9 @@ class HookedModel(nn.Module):
             resid_pre = s.stash[p + "resid_pre"]
             attn_out = _first(out)
             mid = attn_out + resid_pre  # the same sum, in the same order, as GPT2Block computes
+            before = mid.clone() if p + "hook_resid_mid" in s.hooks else mid
             new_mid = s.fire(p + "hook_resid_mid", mid)
-            if new_mid is mid:
+            if new_mid is before or torch.equal(new_mid, before):
                 return out
             return _replace_first(out, new_mid - resid_pre)
         return hook

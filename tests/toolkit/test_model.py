@@ -215,3 +215,49 @@ def test_activation_at_stops_early_and_matches_the_cache():
     assert torch.equal(got, cache["blocks.1.hook_resid_pre"])
     assert not seen  # the unembedding never ran
     assert torch.equal(model(tokens), model.hf(tokens).logits)  # no hook left behind
+
+
+def test_in_place_edits_count_like_returned_ones_at_every_hook_point(model):
+    """TransformerLens' idiom: a hook may edit its tensor in place and return it, or return None. Every hook
+    point must then change the forward pass (and the cache) exactly as returning an edited copy does."""
+    tokens = torch.randint(0, model.d_vocab, (2, 7), generator=torch.Generator().manual_seed(1))
+    clean = model(tokens)
+
+    def returned(act, hook):
+        return act * 0.5
+
+    def in_place(act, hook):
+        act.mul_(0.5)
+
+    def in_place_returned(act, hook):
+        act.mul_(0.5)
+        return act
+
+    for name in model.hook_names:
+        expected, expected_cache = model.run_with_cache(tokens, names_filter=[name], fwd_hooks=[(name, returned)])
+        assert not torch.allclose(expected, clean), name  # the edit matters at this point
+        for fn in (in_place, in_place_returned):
+            logits, cache = model.run_with_cache(tokens, names_filter=[name], fwd_hooks=[(name, fn)])
+            torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5, msg=f"{name}: {fn.__name__}")
+            torch.testing.assert_close(cache[name], expected_cache[name], rtol=1e-5, atol=1e-5)
+
+
+def test_transformerlens_hook_conventions(model):
+    tokens = torch.randint(0, model.d_vocab, (2, 5), generator=torch.Generator().manual_seed(2))
+    seen = []
+
+    def record(act, hook):
+        seen.append((hook.name, hook.layer()))
+
+    # a name filter given as a function, as TransformerLens accepts it
+    model.run_with_hooks(tokens, [(lambda n: n.endswith("attn.hook_z"), record)])
+    assert seen == [(f"blocks.{layer}.attn.hook_z", layer) for layer in range(model.n_layers)]
+    with pytest.raises(ValueError, match="no layer"):
+        model.run_with_hooks(tokens, [("hook_embed", lambda act, hook: hook.layer())])
+    # reset_hooks removes hooks left behind by a context that was never closed
+    clean = model(tokens)
+    context = model.hooks([("blocks.0.hook_resid_pre", patch("zero"))])
+    context.__enter__()
+    assert not torch.allclose(model(tokens), clean)  # the stale hook is active
+    model.reset_hooks()
+    assert torch.equal(model(tokens), clean)
