@@ -78,10 +78,22 @@ class ReferenceCalled(Exception):
     """Raised by a reference function while learner code runs (see `_trap_reference_calls`)."""
 
 
+# (chapter, exercise) being checked by `run_check`: toolkit twins of THAT exercise are refused too
+_CHECKING: list[tuple[str, str]] = []
+
+
 def _reference_functions() -> Iterator[Any]:
-    """Every plain function (and method) defined in an imported `mechinterp.solutions.*` module."""
+    """Every plain function (and method) defined in an imported `mechinterp.solutions.*` module, and every
+    toolkit function marked as a complete twin of the exercise being checked (`toolkit.twins.exercise_twin`)."""
     for name, module in list(sys.modules.items()):
-        if not name.startswith("mechinterp.solutions") or module is None:
+        if module is None:
+            continue
+        if name.startswith("mechinterp.course.toolkit") and _CHECKING:
+            for f in list(vars(module).values()):
+                if inspect.isfunction(f) and f.__module__ == name and \
+                        getattr(f, "__exercise_twin__", None) == _CHECKING[-1]:
+                    yield f
+        if not name.startswith("mechinterp.solutions"):
             continue
         for obj in list(vars(module).values()):
             members = vars(obj).values() if isinstance(obj, type) else (obj,)
@@ -108,7 +120,10 @@ def _trap_reference_calls() -> Iterator[None]:
     saved = [(f, f.__code__) for f in _reference_functions()]
     try:
         for f, _ in saved:
-            f.__code__ = _trap_code(f.__qualname__)
+            what = f.__qualname__ if f.__module__.startswith("mechinterp.solutions") else \
+                f"{f.__module__.removeprefix('mechinterp.course.')}.{f.__qualname__}, a complete implementation " \
+                "of this exercise"
+            f.__code__ = _trap_code(what)
         yield
     finally:
         for f, code in saved:
@@ -165,7 +180,8 @@ def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) ->
         with _trap_reference_calls():
             out = fn(*given_args, **given_kwargs)
     except ReferenceCalled as e:
-        raise CheckFailure(f"your function calls the reference solution ({e.args[0]}); write it yourself") from None
+        what = e.args[0] if "complete implementation" in e.args[0] else f"the reference solution ({e.args[0]})"
+        raise CheckFailure(f"your function calls {what}; write it yourself") from None
     except NotImplementedError:
         raise NotImplementedYet("not implemented yet: replace `raise NotImplementedError()` with your code") from None
     except CheckFailure:
@@ -375,7 +391,11 @@ def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
         with (_Alarm(timeout_s or check.timeout_s), torch.random.fork_rng(devices=[]), torch.enable_grad(),
               contextlib.redirect_stderr(io.StringIO())):  # progress bars of the reference's own runs
             torch.manual_seed(0)
-            check.func(fn)
+            _CHECKING.append((check.chapter, check.exercise))
+            try:
+                check.func(fn)
+            finally:
+                _CHECKING.pop()
         passed, message = True, "passed"
     except CheckFailure as e:
         message = str(e.args[0]) if e.args else "check failed"

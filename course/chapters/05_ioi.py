@@ -41,7 +41,9 @@
 # 4. head classes with their evidence;
 # 5. faithfulness: ablate everything outside the circuit (ABC mean) and measure what is kept; completeness and
 #    minimality spot checks;
-# 6. the same code on GPT-2 small when the Hugging Face hub is reachable.
+# 6. a second model trained so that only repetition identifies S: the same procedure, a different circuit, and
+#    the behavioural test that tells the two apart;
+# 7. the same code on GPT-2 small when the Hugging Face hub is reachable.
 #
 # Model: `zoo/ioi-lm`, a 4-layer, 8-heads-per-layer attention-only GPT-2-architecture language model trained on
 # stories and IOI sentences (its model card says exactly what it saw). It is tested on names it never saw in an
@@ -54,12 +56,11 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
-from torch import Tensor
-
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model
 from mechinterp.course.toolkit.ioi import encode_ioi, ioi_dataset, ioi_metrics
 from mechinterp.course.toolkit.model import HookedModel
+from torch import Tensor
 
 device = get_device()
 torch.set_grad_enabled(False)
@@ -112,8 +113,9 @@ for split in ("train", "heldout_names", "heldout_templates", "heldout"):
     print(f"{split:>18}: accuracy {m['accuracy']:.3f}, logit diff {m['logit_diff']:.2f}")
 
 # %% [markdown]
-# The model does the task on names and templates it never saw in an IOI prompt, and on ABC prompts the logit
-# difference is near zero — the repeated name was the only clue.
+# The model does the task on names and templates it never saw in an IOI prompt. On ABC prompts the logit
+# difference is near zero: with no repeated name, and a third name in the second subject slot, nothing favours
+# IO over S. (Which clue the model *does* use when S is repeated is a separate question: section 6 tests it.)
 
 # %% [markdown]
 # ## 2. Which heads write the answer? Direct logit attribution, attention, copying
@@ -360,7 +362,7 @@ plt.show()
 # %% [markdown]
 # ## 4. The circuit, class by class
 #
-# The reference procedure (`mechinterp.solutions.ioi.find_circuit`) strings the measurements together, in Wang
+# The toolkit's procedure (`mechinterp.course.toolkit.circuits.find_circuit`) strings the measurements together, in Wang
 # et al.'s order but without assuming their answer:
 #
 # 1. **output heads**: DLA of at least 10% of the logit difference, either sign. A positive head that reads IO
@@ -378,7 +380,7 @@ plt.show()
 # the loop's numbers). Here is every score the procedure saw.
 
 # %% tags=["experiment"]
-from mechinterp.solutions.ioi import attention_summary, find_circuit  # noqa: E402
+from mechinterp.course.toolkit.circuits import attention_summary, find_circuit  # noqa: E402
 
 start = time.perf_counter()
 circuit = find_circuit(model, batch, abc)
@@ -406,7 +408,7 @@ plt.show()
 # about it — its largest loss of logit difference through the output heads' queries, keys or values.
 
 # %% tags=["experiment"]
-from mechinterp.solutions.ioi import SIGNATURES  # noqa: E402
+from mechinterp.course.toolkit.circuits import SIGNATURES  # noqa: E402
 
 output_heads = [h for h in circuit_heads_found if abs(float(dla[h])) >= 0.1 * CLEAN_LD]
 last_layer = max(layer for layer, _ in output_heads)
@@ -593,7 +595,7 @@ print("  " + ", ".join(f"{l}.{h}: {d:+.3f}" for (l, h), d in drops.items()))
 # logit(IO), relative to the mean logit, is large:
 
 # %% tags=["experiment"]
-from mechinterp.solutions.ioi import io_logit_dla, name_copiers  # noqa: E402
+from mechinterp.course.toolkit.circuits import io_logit_dla, name_copiers  # noqa: E402
 
 
 def p_io(logits: Tensor) -> float:
@@ -611,15 +613,131 @@ print(f"p(IO): full model {p_io(model(batch.tokens)):.3f}; circuit alone "
       f"{p_io(ablate_heads(model, batch.tokens, means, circuit_set | set(copiers))):.3f}")
 
 # %% [markdown]
-# ## 6. The same code on GPT-2 small (needs the Hugging Face hub)
+# ## 6. A second model: same task, another algorithm
+#
+# On every IOI prompt above, "the repeated name" and "the final clause's subject" are the same name, so the
+# circuit could not tell us which of the two rules `zoo/ioi-lm` follows. Section 4 suggested the subject rule.
+# Test it with prompts that **decouple** the two: S is mentioned again *outside* the final clause's subject
+# slot, and a third name C is the final subject —
+# "friends nell and june met at the market . lia , who knew june , threw a lamp to" → **nell**.
+# Repetition says: avoid june. The subject rule says: avoid lia (and leaves nell and june tied).
+#
+# `zoo/ioi-lm-v2` has the same architecture, trained on data where repetition is the only reliable cue: the
+# repeated name sits in many slots (subject, object, after a preposition, a possessive, a sentence of its own),
+# the final subject is S, a pronoun, a noun phrase or a third name, and some setups name three people, two of
+# them repeated (its model card lists the recipe and the designs that did not work). Both models get the same
+# decoupled prompts, held-out names, every word in both vocabularies:
+
+# %% tags=["experiment"]
+from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled  # noqa: E402
+
+model2 = load_model("zoo/ioi-lm-v2", device)
+decoupled = shared_decoupled(300)
+print("e.g.", repr(decoupled.prompts[0]), "->", decoupled.io[0])
+for label, m in (("ioi-lm", model), ("ioi-lm-v2", model2)):
+    dec = encode_ioi(m, decoupled)
+    dec_logits = m(dec.tokens)
+    ld_dec = logit_diff(dec_logits, dec.end, dec.io, dec.s)
+    c_ids = torch.tensor(m.tokenizer.convert_tokens_to_ids([f["C"] for f in decoupled.fillers]), device=device)
+    at_end = dec_logits[torch.arange(len(dec)), dec.end]
+    c_minus_io = (at_end.gather(1, c_ids[:, None]) - at_end.gather(1, dec.io[:, None].to(device))).mean()
+    print(f"{label:>10}: IO above the repeated name in {float((ld_dec > 0).float().mean()):.1%} of prompts, "
+          f"mean logit diff {float(ld_dec.mean()):+.2f}; logit of the third name (final subject) - IO: "
+          f"{float(c_minus_io):+.1f}")
+for split in ("heldout_names", "heldout_templates", "heldout"):
+    m2 = ioi_metrics(model2.hf, model2.tokenizer, ioi_v2_dataset(1000, seed=3, split=split))
+    print(f"ioi-lm-v2 {split:>18}: accuracy {m2['accuracy']:.3f}, logit diff {m2['logit_diff']:.2f}")
+
+# %% [markdown]
+# `ioi-lm` fails the decoupled prompts: it pushes the final subject far down and barely separates the two setup
+# names. `ioi-lm-v2` suppresses the *repeated* name wherever it sits. Same task, same architecture, two
+# algorithms — and on the standard IOI prompts alone you could not tell them apart.
+#
+# Now run the **same procedure, same thresholds** on `ioi-lm-v2` (its own IOI prompts, sentence shapes drawn from
+# a pool of ten so that the ABC group means average over many prompts):
+
+# %% tags=["experiment"]
+ds2 = ioi_v2_dataset(200, seed=0, split="train", pool=10)
+batch2, abc2 = encode_ioi(model2, ds2), encode_ioi(model2, ds2.abc(seed=1))
+CLEAN_LD2 = float(logit_diff(model2(batch2.tokens), batch2.end, batch2.io, batch2.s).mean())
+circuit2 = find_circuit(model2, batch2, abc2)
+att2 = attention_summary(model2, batch2)
+for cls, heads in circuit2["classes"].items():
+    print(f"{cls:>20}: " + ", ".join(f"{l}.{h}" for l, h in heads))
+for (layer, head), qkv, effect in circuit2["edges"]:
+    print(f"  edge {layer}.{head} -> {qkv}: {effect:+.2f}")
+
+WANG = {"name mover": "9.9, 9.6, 10.0", "negative name mover": "10.7, 11.10", "s-inhibition": "7.3, 7.9, 8.6, 8.10",
+        "induction": "5.5, 5.8, 5.9, 6.9", "duplicate token": "0.1, 0.10, 3.0", "previous token": "2.2, 4.11",
+        "s-suppression": "—", "negative s-mover": "—", "current token": "—", "other": "—"}
+print(f"\n{'class':>20} | {'GPT-2 small (Wang et al.)':>26} | {'ioi-lm':>16} | ioi-lm-v2")
+for cls in WANG:
+    one = ", ".join(f"{l}.{h}" for l, h in circuit["classes"].get(cls, [])) or "—"
+    two = ", ".join(f"{l}.{h}" for l, h in circuit2["classes"].get(cls, [])) or "—"
+    if (one, two) != ("—", "—") or WANG[cls] != "—":
+        print(f"{cls:>20} | {WANG[cls]:>26} | {one:>16} | {two}")
+
+# %% [markdown]
+# Where do the two models' S-suppression heads look on the decoupled prompts — at the repeated name (S2) or at
+# the final clause's subject (C)?
+
+# %% tags=["experiment"]
+from mechinterp.course.toolkit.circuits import decoupled_attention  # noqa: E402
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
+for ax, (label, m, found) in zip(axes, (("ioi-lm", model, circuit), ("ioi-lm-v2", model2, circuit2)), strict=True):
+    heads = found["classes"].get("s-suppression", [])
+    to_s2, to_c = decoupled_attention(m, heads, decoupled)
+    x = torch.arange(len(heads))
+    ax.bar(x - 0.2, to_s2, 0.4, label="END → S2 (the repeated name)")
+    ax.bar(x + 0.2, to_c, 0.4, label="END → C (the final subject)")
+    ax.set_xticks(x.tolist(), [f"{l}.{h}" for l, h in heads])
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{label}: S-suppression heads on decoupled prompts", fontsize=9)
+    ax.set_ylabel("attention")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Both models put the decision in the same place — heads at END that attend to a name and write **against** it —
+# but they find that name differently: `ioi-lm`'s heads look at the final subject; `ioi-lm-v2`'s look at the
+# repeated name. So the class that Wang et al.'s table lacks (S-suppression straight into the logits) appears in
+# both, and the class the paper is famous for — **name movers** steered by S-inhibition heads through their
+# queries — appears in neither. Faithfulness and p(IO) for the second circuit:
+
+# %% tags=["experiment"]
+_, abc_cache2 = model2.run_with_cache(abc2.tokens, names_filter=z_names)
+means2 = {n: group_means(abc_cache2[n], abc2.groups) for n in z_names}
+circuit_set2 = {h for heads in circuit2["classes"].values() for h in heads}
+kept2 = float(logit_diff(ablate_heads(model2, batch2.tokens, means2, circuit_set2), batch2.end, batch2.io,
+                         batch2.s).mean()) / CLEAN_LD2
+rows2 = torch.arange(len(batch2))
+p_full = float(model2(batch2.tokens)[rows2, batch2.end].softmax(-1)[rows2, batch2.io].mean())
+p_alone = float(ablate_heads(model2, batch2.tokens, means2, circuit_set2)[rows2, batch2.end].softmax(-1)[
+    rows2, batch2.io].mean())
+print(f"ioi-lm-v2 circuit: {len(circuit_set2)} heads, faithfulness {kept2:.3f} (logit difference kept); "
+      f"p(IO) full model {p_full:.3f}, circuit alone {p_alone:.3f}")
+
+# %% [markdown]
+# What would it take to grow GPT-2's circuit? Our designs (the model card lists them) changed *which* name gets
+# suppressed — from the final subject to the repeated name — but every model that learned the task wrote the
+# suppression straight into the logits. In GPT-2 small the name movers exist for reasons beyond IOI: copying
+# the right name from context is useful all over natural text, and IOI only steers heads that were already
+# there. A model trained mostly on IOI-shaped data finds the shorter route. That is the chapter's lesson about
+# circuits in general: **the training distribution decides the algorithm**, and a behavioural test (here, the
+# decoupled prompts) is what tells two algorithms with the same numbers apart.
+
+# %% [markdown]
+# ## 7. The same code on GPT-2 small (needs the Hugging Face hub)
 #
 # `load_model("gpt2")` returns GPT-2 small behind the same hooks API. The prompts are rendered as ordinary
 # English (capitals, no space before punctuation) with common first names that GPT-2 encodes as one token.
 # Offline this cell says why it cannot run and moves on.
 
 # %% tags=["experiment"]
+from mechinterp.course.toolkit.circuits import gpt2_summary  # noqa: E402
 from mechinterp.course.toolkit.hub import HubUnavailable  # noqa: E402
-from mechinterp.solutions.ioi import gpt2_summary  # noqa: E402
 
 try:
     gpt2 = load_model("gpt2", device)
@@ -633,7 +751,7 @@ else:
     print("Wang et al.'s name movers: 9.9, 9.6, 10.0; negative name movers: 10.7, 11.10")
 
 # %% [markdown]
-# ## 7. Interview drills
+# ## 8. Interview drills
 #
 # **Drill 1.** In what order does information flow through Wang et al.'s IOI circuit?
 # - **a.** Name movers → S-inhibition → duplicate-token heads.

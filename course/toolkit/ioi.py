@@ -75,9 +75,9 @@ class IOIDataset:
         rng = random.Random(seed)
         prompts, third = [], []
         for t, io, s, f in zip(self.templates, self.io, self.s, self.fillers, strict=True):
-            c = rng.choice([n for n in self.names if n not in (io, s)])
+            c = rng.choice([n for n in self.names if n not in (io, s, f.get("C"))])
             a, b = (io, s) if f["order"] == "ABBA" else (s, io)
-            prompts.append(t.format(A=a, B=b, S=c, P=f["P"], O=f["O"]))
+            prompts.append(t.format(A=a, B=b, S=c, P=f["P"], O=f["O"], C=f.get("C", "")))
             third.append(c)
         return IOIDataset(prompts, list(self.io), list(self.s), list(self.order), list(self.templates),
                           list(self.fillers), self.names, third)
@@ -279,12 +279,16 @@ class IOIConfig:
     threads: int = 1
 
 
-def training_batch(tokenizer, rng: random.Random, cfg: IOIConfig):
-    """(ids, labels, weights), right-padded to the longest row; labels -100 on padding."""
+def _v1_row(rng: random.Random, cfg: IOIConfig) -> tuple[list[str], int]:
+    return training_row(rng, cfg.p_ioi, cfg.p_third, cfg.p_composed, cfg.heldout_clauses)
+
+
+def training_batch(tokenizer, rng: random.Random, cfg: IOIConfig, row=_v1_row):
+    """(ids, labels, weights), right-padded to the longest row; labels -100 on padding. row(rng, cfg) -> (words,
+    index of the IOI answer word or -1)."""
     from mechinterp.course.toolkit.facts import encode_rows
 
-    rows = [training_row(rng, cfg.p_ioi, cfg.p_third, cfg.p_composed, cfg.heldout_clauses)
-            for _ in range(cfg.batch_size)]
+    rows = [row(rng, cfg) for _ in range(cfg.batch_size)]
     n = min(cfg.n_ctx, 1 + max(len(w) for w, _ in rows))
     ids, labels = encode_rows(tokenizer, [" ".join(words) for words, _ in rows], n)
     weights = torch.ones(len(rows), n)
@@ -301,7 +305,9 @@ def weighted_lm_loss(logits, labels, weights):
     return (ce * w).sum() / w.sum()
 
 
-def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) -> dict:
+def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250, recipe=None) -> dict:
+    """Train an IOI model. recipe: (tokenizer, row function, {probe name: IOIDataset}, {final split: IOIDataset},
+    notes for the card); None: ioi-lm's own (this module's data)."""
     import math
     import platform
     import time
@@ -313,7 +319,13 @@ def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) ->
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    tokenizer = build_tokenizer()
+    if recipe is None:
+        recipe = (build_tokenizer(), _v1_row,
+                  {"train": ioi_dataset(500, seed=101, split="train"), "heldout": ioi_dataset(500, seed=102,
+                                                                                               split="heldout")},
+                  {split: ioi_dataset(2000, seed=7, split=split)
+                   for split in ("train", "heldout_names", "heldout_templates", "heldout")}, {})
+    tokenizer, row, probes, finals, extra = recipe
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=cfg.n_ctx, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                         n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
                         eos_token_id=0, tie_word_embeddings=True, attn_only=cfg.attn_only)
@@ -331,8 +343,6 @@ def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) ->
         start, elapsed, history = state["step"], state["elapsed"], state["history"]
         rng.setstate(state["rng"])
         log(f"resumed at step {start}")
-    probes = {"train": ioi_dataset(500, seed=101, split="train"), "heldout": ioi_dataset(500, seed=102,
-                                                                                           split="heldout")}
     t0 = time.perf_counter()
     model.train()
     for step in range(start, cfg.steps):
@@ -340,7 +350,7 @@ def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) ->
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, labels, weights = training_batch(tokenizer, rng, cfg)
+        ids, labels, weights = training_batch(tokenizer, rng, cfg, row)
         loss = weighted_lm_loss(model(ids).logits, labels, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -361,12 +371,11 @@ def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250) ->
     seconds = elapsed + time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    metrics = {split: ioi_metrics(model, tokenizer, ioi_dataset(2000, seed=7, split=split))
-               for split in ("train", "heldout_names", "heldout_templates", "heldout")}
+    metrics = {split: ioi_metrics(model, tokenizer, ds) for split, ds in finals.items()}
     card = {"config": {**asdict(cfg), "vocab_size": len(tokenizer), "tie_word_embeddings": True, "bf16": False,
                        "cosine": True},
             "train_seconds": round(seconds, 1), "metrics": metrics, "history": history,
-            "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
+            "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__, **extra}
     save_zoo_entry(model, out, card)  # weights, config, card.json (+ sha256), MODEL_CARD.md; drops the checkpoint
     return card
 

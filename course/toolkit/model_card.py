@@ -51,6 +51,20 @@ DATA = {
               "such; their opening clauses do, in composed prompts with other openers, links and final verbs (a "
               "held-out template is an unseen COMBINATION of seen parts). No ABC prompts in training. The IOI "
               "answer token weighs 4x in the next-token loss (a weighted mean).",
+    "ioi-lm-v2": "Generated text (`toolkit.ioi_v2`), ioi-lm's word-level vocabulary plus a few words, BOS first, "
+                 "padding not trained. 60% of rows: with probability 0.3 a story sentence about OTHER names, then "
+                 "an IOI prompt and its answer. A prompt is a SETUP clause naming A and B once each (6 asymmetric "
+                 "forms, or ioi-lm's openers x 36 pair clauses), then S's second mention in one of 11 MENTION forms "
+                 "(the final subject 'S gave a O to'; a sentence of its own 'S waved . the man gave ...'; an "
+                 "object 'C smiled at S and gave ...'; after a preposition 'with S , he gave ...'; a possessive "
+                 "'S 's friend gave ...'; ...). The final subject is S, a pronoun, a noun phrase or (40% of the "
+                 "non-S cases) a third name C; the answer is always the setup name that occurred once. In half the "
+                 "prompts the setup names THREE people A, B, D and D is repeated too ('D waved .'), so the answer "
+                 "is the only setup name that occurs once. 40% of rows: 2-4 story, copy or name-free sentences "
+                 "(25 story sentences carry the held-out forms' words). Held out: 8 names (in story and copy "
+                 "sentences only, never in an IOI prompt) and 3 MENTION forms ('C took S 's bag and ...', 'after S "
+                 "sat down , C ...', 'C thanked S and ...'), whose words appear only in story sentences. The IOI "
+                 "answer token weighs 4x in the next-token loss.",
 }
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
@@ -61,6 +75,9 @@ PURPOSE = {
                 "world, so we can ask where a fact is stored.",
     "ioi-lm": "Chapter 05 (the IOI circuit): a small language model that does indirect-object identification on "
               "names and templates it never saw in an IOI prompt.",
+    "ioi-lm-v2": "Chapter 05, the second model: the same architecture as ioi-lm, trained so that REPETITION, not "
+                 "the final clause's syntax, identifies the name to avoid (it passes the decoupled test that "
+                 "ioi-lm fails).",
     "sentiment-clf": "Chapter 06 (integrated gradients): a small sentiment classifier whose evidence is known, "
                      "so attributions can be checked against the planted sentiment word.",
     "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
@@ -133,7 +150,7 @@ def write_model_card(entry: Path) -> str:
                  "mechinterp.course.toolkit.zoo_train sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
-                 "person's attributes)" if name == "facts-lm" else ", `tokenizer.json`" if name == "ioi-lm" else ""),
+                 "person's attributes)" if name == "facts-lm" else ", `tokenizer.json`" if name.startswith("ioi-lm") else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

@@ -218,6 +218,24 @@ def verify(name: str) -> list:
             Finding(f"{name}: IOI accuracy (IO above S), held-out names AND templates", "> 0.9", held["accuracy"],
                     lo=0.9),
         ]
+    elif name == "ioi-lm-v2":
+        from mechinterp.course.toolkit.ioi import ioi_metrics
+        from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
+
+        tokenizer = load_zoo_tokenizer(name)
+        held = ioi_metrics(model, tokenizer, ioi_v2_dataset(2000, seed=7, split="heldout"))
+        shared = shared_decoupled(1000)
+        v1, _ = load_zoo_hf("ioi-lm")
+        found += [
+            Finding(f"{name}: mean logit diff IO - S, held-out names AND mention forms", "> 2", held["logit_diff"],
+                    lo=2.0),
+            Finding(f"{name}: IOI accuracy (IO above S), held-out names AND mention forms", "> 0.9",
+                    held["accuracy"], lo=0.9),
+            Finding(f"{name}: decoupled prompts (a third name is the final subject), IO above the REPEATED name",
+                    "> 0.8", ioi_metrics(model, tokenizer, shared)["accuracy"], lo=0.8),
+            Finding("ioi-lm (the contrast): the same decoupled prompts", "< 0.8 (it suppresses the final subject)",
+                    ioi_metrics(v1, load_zoo_tokenizer("ioi-lm"), shared)["accuracy"], hi=0.8),
+        ]
     elif name == "sentiment-clf":
         from mechinterp.course.toolkit.sentiment import accuracy
 

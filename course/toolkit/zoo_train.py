@@ -241,8 +241,9 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
 
 
 def train(name: str, out_root: Path | None = None, cache: Path | None = None, log=print) -> dict:
-    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm", "ioi-lm"):
-        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, ioi-lm, sentiment-clf")
+    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm", "ioi-lm", "ioi-lm-v2"):
+        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, ioi-lm, ioi-lm-v2, "
+                       "sentiment-clf")
     cfg = RECIPES.get(name)
     out = (out_root or zoo_dir()) / name
     if name == "facts-lm":
@@ -253,6 +254,10 @@ def train(name: str, out_root: Path | None = None, cache: Path | None = None, lo
         from mechinterp.course.toolkit.ioi import IOIConfig, train_ioi_lm
 
         return train_ioi_lm(IOIConfig(), out, log)
+    if name == "ioi-lm-v2":
+        from mechinterp.course.toolkit.ioi_v2 import IOIV2Config, train_ioi_lm_v2
+
+        return train_ioi_lm_v2(IOIV2Config(), out, log)
     if name == "sentiment-clf":
         from mechinterp.course.toolkit.sentiment import SentimentConfig, train_sentiment
 

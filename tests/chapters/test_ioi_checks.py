@@ -328,3 +328,29 @@ def test_drill_wrong_answers(name, wrong, hint):
                                          ("drill_negative_name_mover", "a")])
 def test_drill_right_answers_any_case(name, right):
     assert_passes(name, lambda: right)
+
+
+# ------------------------------------------------------------------------------ toolkit twins are refused
+
+
+def test_toolkit_twins_answer_no_exercise_but_stay_usable():
+    from mechinterp.course.toolkit import circuits
+
+    assert_fails("logit_diff", lambda logits, end, io, s: circuits._logit_diff(logits, end, io, s),
+                 "toolkit.circuits._logit_diff, a complete implementation of this exercise")
+    assert_fails("group_means", lambda acts, groups: circuits._group_means(acts, groups),
+                 "toolkit.circuits._group_means")
+    assert_fails("ablate_heads", lambda model, tokens, means, keep: circuits._ablate_heads(model, tokens, means,
+                                                                                           keep), "_ablate_heads")
+    assert_fails("logit_diff_dla", lambda *a: circuits._logit_diff_dla(*a), "_logit_diff_dla")
+
+    def group_means_using_another_twin(acts, groups):  # the logit-diff twin is not this exercise's answer
+        circuits._logit_diff(torch.zeros(1, 2, 3), torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+        out = torch.empty_like(acts)
+        for g in groups.unique():
+            out[groups == g] = acts[groups == g].mean(0)
+        return out
+
+    assert_passes("group_means", group_means_using_another_twin)
+    logits = torch.randn(2, 3, 5)  # outside grading the twin runs normally
+    assert circuits._logit_diff(logits, torch.tensor([1, 2]), torch.tensor([0, 1]), torch.tensor([2, 3])).shape == (2,)
