@@ -213,7 +213,7 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     """The second model against the first on the same decoupled prompts, and its circuit by the same procedure."""
     import time
 
-    from mechinterp.course.toolkit.circuits import decoupled_attention
+    from mechinterp.course.toolkit.circuits import decoupled_attention, decoupled_direct_effects, share_against_s
     from mechinterp.course.toolkit.ioi import encode_ioi, ioi_metrics
     from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
     from mechinterp.course.toolkit.model import load_model
@@ -230,10 +230,12 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     ds2 = ioi_v2_dataset(200, seed=0, split="train", pool=10)
     b2, abc2 = encode_ioi(v2, ds2), encode_ioi(v2, ds2.abc(seed=1))
     c2 = find_circuit(v2, b2, abc2)
-    looks = {}
+    looks, aims = {}, {}
     for label, m, c in (("v1", v1, c1), ("v2", v2, c2)):
-        to_s2, to_c = decoupled_attention(m, c["classes"].get("s-suppression", []), shared)
+        heads = c["classes"].get("s-suppression", [])
+        to_s2, to_c = decoupled_attention(m, heads, shared)
         looks[label] = sum(to_s2) / max(sum(to_s2) + sum(to_c), 1e-9)
+        aims[label] = share_against_s(*decoupled_direct_effects(m, heads, shared))
     means = abc_group_means(v2, b2, abc2)
     keep = circuit_heads(c2["classes"])
     clean = c2["clean_logit_diff"]
@@ -253,10 +255,14 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
                 "ioi-lm-v2 puts IO above S", "> 0.8 (repetition, not syntax, marks S)", dec2, lo=0.8),
         Finding("the same decoupled prompts, ioi-lm (the contrast)", "< 0.8: it follows the final subject", dec1,
                 hi=0.8),
-        Finding("ioi-lm-v2's S-suppression heads on decoupled prompts: END->S2 share of END->(S2 or C)",
-                "> 0.6: they look at the repeated name", looks["v2"], lo=0.6),
+        Finding("ioi-lm-v2's S-suppression heads on decoupled prompts: share of their direct suppression aimed at "
+                "S (the repeated name) rather than C (the final subject)", "> 0.6: against the repeated name",
+                aims["v2"], lo=0.6),
         Finding("ioi-lm's S-suppression heads, same prompts and measure (the contrast)",
-                "< 0.4: they look at the final subject", looks["v1"], hi=0.4),
+                "< 0.4: against the final subject", aims["v1"], hi=0.4),
+        Finding("where they look: END->S2 share of END->(S2 or C), ioi-lm-v2 / ioi-lm", "report (v2's strongest "
+                "output heads attend neither: they read a later token)", looks["v2"]),
+        Finding("the same for ioi-lm", "report", looks["v1"]),
         Finding(f"ioi-lm-v2 circuit ({len(keep)} heads) alone, complement ABC-mean-ablated: logit diff kept",
                 "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8),
         Finding(f"random sets of {len(keep)} heads, same ablation: best of 5 (the contrast)", "far below the "

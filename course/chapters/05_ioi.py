@@ -678,33 +678,63 @@ for cls in WANG:
         print(f"{cls:>20} | {WANG[cls]:>26} | {one:>16} | {two}")
 
 # %% [markdown]
-# Where do the two models' S-suppression heads look on the decoupled prompts — at the repeated name (S2) or at
-# the final clause's subject (C)?
+# Both models have an S-suppression class (output heads that raise the logit difference by writing against a
+# name). On the decoupled prompts, against *which* name — the repeated one (S) or the final subject (C)? Measure
+# each head's direct effect at END on logit(S) and on logit(C) (relative to the mean logit, final LayerNorm
+# frozen, as in section 2), and where each head looks from END.
 
 # %% tags=["experiment"]
-from mechinterp.course.toolkit.circuits import decoupled_attention  # noqa: E402
+from mechinterp.course.toolkit.circuits import (decoupled_attention, decoupled_direct_effects,  # noqa: E402
+                                                share_against_s)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), sharey=True)
 for ax, (label, m, found) in zip(axes, (("ioi-lm", model, circuit), ("ioi-lm-v2", model2, circuit2)), strict=True):
     heads = found["classes"].get("s-suppression", [])
+    on_s, on_c = decoupled_direct_effects(m, heads, decoupled)
     to_s2, to_c = decoupled_attention(m, heads, decoupled)
+    print(f"{label}: share of the S-suppression heads' suppression aimed at S: {share_against_s(on_s, on_c):.2f}")
+    for h, a_s, a_c in zip(heads, to_s2, to_c, strict=True):
+        print(f"   head {h[0]}.{h[1]}: attention END -> S2 {a_s:.2f}, END -> C {a_c:.2f}")
     x = torch.arange(len(heads))
-    ax.bar(x - 0.2, to_s2, 0.4, label="END → S2 (the repeated name)")
-    ax.bar(x + 0.2, to_c, 0.4, label="END → C (the final subject)")
+    ax.bar(x - 0.2, on_s, 0.4, label="on logit(S), the repeated name")
+    ax.bar(x + 0.2, on_c, 0.4, label="on logit(C), the final subject")
+    ax.axhline(0, color="k", lw=0.6)
     ax.set_xticks(x.tolist(), [f"{l}.{h}" for l, h in heads])
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{label}: S-suppression heads on decoupled prompts", fontsize=9)
-    ax.set_ylabel("attention")
+    ax.set_title(f"{label}: S-suppression heads, decoupled prompts", fontsize=9)
+axes[0].set_ylabel("direct effect at END")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Both models put the decision in the same place — heads at END that attend to a name and write **against** it —
-# but they find that name differently: `ioi-lm`'s heads look at the final subject; `ioi-lm-v2`'s look at the
-# repeated name. So the class that Wang et al.'s table lacks (S-suppression straight into the logits) appears in
-# both, and the class the paper is famous for — **name movers** steered by S-inhibition heads through their
-# queries — appears in neither. Faithfulness and p(IO) for the second circuit:
+# `ioi-lm`'s suppressors attend to the final subject and write mostly against **C**; `ioi-lm-v2`'s write mostly
+# against **S**, the repeated name. But look at where `ioi-lm-v2`'s strongest output heads attend: hardly at S2
+# or C at all. On one prompt:
+
+# %% tags=["experiment"]
+top2 = sorted(circuit2["classes"].get("s-suppression", []), key=lambda h: -float(circuit2["scores"]["dla"][h]))[:2]
+example = 0
+toks2 = model2.to_str_tokens(batch2.tokens[example, : batch2.end[example] + 1])
+_, pcache2 = model2.run_with_cache(batch2.tokens[example : example + 1],
+                                   names_filter=[f"blocks.{l}.attn.hook_pattern" for l, _ in top2])
+fig, ax = plt.subplots(figsize=(9, 2.4))
+for (layer, head), shift in zip(top2, (-0.2, 0.2), strict=False):
+    row = pcache2[f"blocks.{layer}.attn.hook_pattern"][0, head, batch2.end[example], : len(toks2)]
+    ax.bar(torch.arange(len(toks2)) + shift, row.cpu(), 0.4, label=f"head {layer}.{head}")
+ax.set_xticks(range(len(toks2)), toks2, rotation=90, fontsize=8)
+ax.set_ylabel("attention from END")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# They read a *later* token — typically the object noun just before END, or the last word of the sentence that
+# mentioned S — where earlier heads have already written the name to avoid (attention from that token to S2 is
+# what to look at next; the path-patching edges above point into these heads' **values**). So `ioi-lm-v2`
+# suppresses the repeated name, as the decoupled test demanded, by relaying it through an intermediate position;
+# it still writes the suppression **straight into the logits**. The class the paper is famous for — **name
+# movers** that attend to IO, steered by S-inhibition heads through their queries — appears in neither model.
+# Faithfulness and p(IO) for the second circuit:
 
 # %% tags=["experiment"]
 _, abc_cache2 = model2.run_with_cache(abc2.tokens, names_filter=z_names)
@@ -721,8 +751,8 @@ print(f"ioi-lm-v2 circuit: {len(circuit_set2)} heads, faithfulness {kept2:.3f} (
 
 # %% [markdown]
 # What would it take to grow GPT-2's circuit? Our designs (the model card lists them) changed *which* name gets
-# suppressed — from the final subject to the repeated name — but every model that learned the task wrote the
-# suppression straight into the logits. In GPT-2 small the name movers exist for reasons beyond IOI: copying
+# suppressed — from the final subject to the repeated name — but every model we examined wrote the suppression
+# straight into the logits. In GPT-2 small the name movers exist for reasons beyond IOI: copying
 # the right name from context is useful all over natural text, and IOI only steers heads that were already
 # there. A model trained mostly on IOI-shaped data finds the shorter route. That is the chapter's lesson about
 # circuits in general: **the training distribution decides the algorithm**, and a behavioural test (here, the

@@ -317,3 +317,24 @@ def decoupled_attention(model: HookedModel, heads: list[Head], ds) -> tuple[list
         return float(cache[f"blocks.{layer}.attn.hook_pattern"][rows, head, batch.end, key].mean())
 
     return [mean_att(l, h, batch.s2_pos) for l, h in heads], [mean_att(l, h, c_pos) for l, h in heads]
+
+
+@torch.no_grad()
+def decoupled_direct_effects(model: HookedModel, heads: list[Head], ds) -> tuple[list[float], list[float]]:
+    """On prompts with a third name C (`ds.fillers[i]["C"]`): each head's direct effect at END on logit(S) and
+    on logit(C), each relative to the mean logit (final LayerNorm frozen). Negative = the head writes against
+    that name. Returns (on_s, on_c), one value per head."""
+    batch = encode_ioi(model, ds)
+    results, scale, _ = head_results_at_end(model, batch)
+    c_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids([f["C"] for f in ds.fillers]), device=model.device)
+    ln_w = model.hf.transformer.ln_f.weight
+    on_s = io_logit_dla(results, scale, ln_w, model.W_U, batch.s.to(model.device))
+    on_c = io_logit_dla(results, scale, ln_w, model.W_U, c_ids)
+    return [float(on_s[h]) for h in heads], [float(on_c[h]) for h in heads]
+
+
+def share_against_s(on_s: list[float], on_c: list[float]) -> float:
+    """Of a set of heads' combined suppression of S and C, the share aimed at S: (-sum on_s) / (-sum on_s -
+    sum on_c). 1: they write only against the repeated name; 0: only against the final subject."""
+    against_s, against_c = -sum(on_s), -sum(on_c)
+    return against_s / (against_s + against_c) if against_s + against_c > 0 else float("nan")

@@ -1,4 +1,4 @@
-"""Indirect-object identification (IOI) prompts for chapter 05 (and the training data of the zoo's future `ioi-lm`).
+"""Indirect-object identification (IOI) prompts for chapter 05, and the training data of the zoo's `ioi-lm`.
 
     ds = ioi_dataset(n=200, seed=0, split="heldout")       # BABA / ABBA prompts, balanced
     ds.prompts[0]  -> "then , ada and cato went to the market . cato gave a book to"
@@ -10,10 +10,9 @@ object IO once; the next token is IO. "BABA" / "ABBA" say whether S or IO comes 
 ABC distribution replaces the second subject mention by a third name, so no name is repeated: it keeps the
 grammar and removes the information IO-vs-S rests on (the mean-ablation baseline of Wang et al. 2022).
 
-A pilot trained on fixed-shape IOI sentences learned a SYNTACTIC shortcut (the answer is the name that is not in
-the second subject mention's fixed slot). The zoo's `ioi-lm` (chapter 05, not trained yet) must therefore see IOI
-prompts whose repeated name sits at varying distances from the end, mixed with ordinary sentences about the same
-names, so that detecting the duplicated name is the reliable cue.
+Here S's second mention is always the final clause's subject, and `ioi-lm` learned exactly that: it suppresses the
+final clause's subject, repeated or not. `toolkit.ioi_v2` is the data of the second model, `ioi-lm-v2`, where only
+repetition marks S.
 """
 
 from __future__ import annotations

@@ -245,11 +245,12 @@ def retrieval_row(rng: random.Random) -> tuple[list[str], int]:
 @dataclass
 class IOIV2Config(IOIConfig):
     name: str = "ioi-lm-v2"
-    steps: int = 8000
+    steps: int = 10000
     p_ioi: float = 0.6
     p_third: float = 0.4  # share of non-classic prompts whose final subject is a third name
     p_story: float = 0.3  # share of IOI rows opened by a story sentence about other names
-    p_triple: float = 0.0  # share of IOI rows with THREE setup names, two of them repeated
+    p_triple: float = 0.5  # share of IOI rows with THREE setup names, two of them repeated (0: design 1 failed)
+    seed: int = 1
     p_retrieval: float = 0.0  # share of the other rows that retrieve a name by its object (`retrieval_row`)
 
 
