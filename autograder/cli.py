@@ -113,7 +113,10 @@ def _cmd_reproduce(args) -> int:
     failed = 0
     for ch in selected:
         start = time.perf_counter()
-        results = ch.solutions().findings(get_device(args.device))
+        module = ch.solutions()
+        if hasattr(module, "report"):  # a chapter may print its own summary first (e.g. circuits side by side)
+            print(module.report(get_device(args.device)) + "\n")
+        results = module.findings(get_device(args.device))
         print(format_findings(ch.stem, results))
         print(f"({time.perf_counter() - start:.1f} s)\n")
         failed += sum(not f.passed for f in results)

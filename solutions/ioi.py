@@ -198,6 +198,23 @@ def findings_gpt2(device: str | torch.device = "cpu") -> list:
 
 
 @torch.no_grad()
+def report(device: str | torch.device = "cpu") -> str:
+    """`mechinterp reproduce ioi` prints this before the findings: both zoo models' circuits, found by the same
+    procedure, class by class beside Wang et al.'s."""
+    from mechinterp.course.toolkit.circuits import circuit_table
+    from mechinterp.course.toolkit.ioi import encode_ioi
+    from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset
+    from mechinterp.course.toolkit.model import load_model
+
+    v1, v2 = load_model("zoo/ioi-lm", device), load_model("zoo/ioi-lm-v2", device)
+    _, b1, abc1 = ioi_setup(v1, 200, 0, "train")
+    ds2 = ioi_v2_dataset(200, seed=0, split="train", pool=10)
+    found = {"zoo/ioi-lm": find_circuit(v1, b1, abc1),
+             "zoo/ioi-lm-v2": find_circuit(v2, encode_ioi(v2, ds2), encode_ioi(v2, ds2.abc(seed=1)))}
+    return "Circuits found by toolkit.circuits.find_circuit (same thresholds)\n" + circuit_table(found)
+
+
+@torch.no_grad()
 def findings(device: str | torch.device = "cpu") -> list:
     return findings_ioi_lm(device) + findings_ioi_lm_v2(device)
 

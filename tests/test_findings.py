@@ -41,3 +41,15 @@ def test_superposition_pentagon_is_regular():
     assert by_name["n=5,m=2,p=0.02: worst |angle gap - 72°| over all seeds"].ours < 2.0
     assert abs(by_name["n=5,m=2,p=0.02: feature dimensionality D_i, min over seeds"].ours - 0.4) <= 0.03
     assert abs(by_name["n=5,m=2,p=0.02: feature dimensionality D_i, max over seeds"].ours - 0.4) <= 0.03
+
+
+def test_ioi_report_puts_both_circuits_beside_wang():
+    from mechinterp.solutions.ioi import report
+
+    text = report("cpu")
+    print(text)
+    header, _, *rows = text.splitlines()[1:]
+    assert "zoo/ioi-lm" in header and "zoo/ioi-lm-v2" in header and "Wang" in header
+    by_class = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")[1:]] for r in rows}
+    assert by_class["name mover"][0] == "9.9, 9.6, 10.0"
+    assert by_class["s-suppression"][1] != "—" and by_class["s-suppression"][2] != "—"

@@ -667,15 +667,10 @@ for cls, heads in circuit2["classes"].items():
 for (layer, head), qkv, effect in circuit2["edges"]:
     print(f"  edge {layer}.{head} -> {qkv}: {effect:+.2f}")
 
-WANG = {"name mover": "9.9, 9.6, 10.0", "negative name mover": "10.7, 11.10", "s-inhibition": "7.3, 7.9, 8.6, 8.10",
-        "induction": "5.5, 5.8, 5.9, 6.9", "duplicate token": "0.1, 0.10, 3.0", "previous token": "2.2, 4.11",
-        "s-suppression": "—", "negative s-mover": "—", "current token": "—", "other": "—"}
-print(f"\n{'class':>20} | {'GPT-2 small (Wang et al.)':>26} | {'ioi-lm':>16} | ioi-lm-v2")
-for cls in WANG:
-    one = ", ".join(f"{l}.{h}" for l, h in circuit["classes"].get(cls, [])) or "—"
-    two = ", ".join(f"{l}.{h}" for l, h in circuit2["classes"].get(cls, [])) or "—"
-    if (one, two) != ("—", "—") or WANG[cls] != "—":
-        print(f"{cls:>20} | {WANG[cls]:>26} | {one:>16} | {two}")
+from mechinterp.course.toolkit.circuits import circuit_table  # noqa: E402
+
+print()
+print(circuit_table({"ioi-lm": circuit, "ioi-lm-v2": circuit2}))
 
 # %% [markdown]
 # Both models have an S-suppression class (output heads that raise the logit difference by writing against a

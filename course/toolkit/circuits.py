@@ -338,3 +338,23 @@ def share_against_s(on_s: list[float], on_c: list[float]) -> float:
     sum on_c). 1: they write only against the repeated name; 0: only against the final subject."""
     against_s, against_c = -sum(on_s), -sum(on_c)
     return against_s / (against_s + against_c) if against_s + against_c > 0 else float("nan")
+
+
+# Wang et al. 2022's classes in GPT-2 small (their Figure 2), for side-by-side tables.
+WANG_CLASSES = {"name mover": "9.9, 9.6, 10.0", "negative name mover": "10.7, 11.10",
+                "s-inhibition": "7.3, 7.9, 8.6, 8.10", "induction": "5.5, 5.8, 5.9, 6.9",
+                "duplicate token": "0.1, 0.10, 3.0", "previous token": "2.2, 4.11"}
+
+
+def circuit_table(circuits: dict[str, dict]) -> str:
+    """Class by class: Wang et al.'s GPT-2 small heads beside the heads `find_circuit` found in each model
+    ({label: find_circuit(...) result}). Classes nobody has are left out."""
+    classes = list(WANG_CLASSES) + sorted({c for found in circuits.values() for c in found["classes"]}
+                                         - set(WANG_CLASSES))
+    rows = [("class", "GPT-2 small (Wang et al.)", *circuits)]
+    for cls in classes:
+        found = [", ".join(f"{l}.{h}" for l, h in c["classes"].get(cls, [])) or "—" for c in circuits.values()]
+        rows.append((cls, WANG_CLASSES.get(cls, "—"), *found))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join([lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
