@@ -291,7 +291,8 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
         Finding("largest ABC path into the output heads' queries or keys: ioi-lm-v2", "GPT-2: S-inhibition -> "
                 "name-mover queries (report)", qk[1]),
         Finding("the same for ioi-lm", "report", qk[0]),
-        Finding(f"ioi-lm-v2: p(IO) with the circuit alone (full model {p_full:.3f})", "report", p_alone),
+        Finding(f"ioi-lm-v2: p(IO) with the circuit alone (full model {p_full:.3f})", "> 0.5: the circuit keeps "
+                "the behaviour, not only the logit difference (ioi-lm's circuit: < 0.5, above)", p_alone, lo=0.5),
         Finding("ioi-lm-v2 findings, seconds", "report", time.perf_counter() - start),
     ]
 
@@ -389,8 +390,8 @@ def findings_ioi_lm(device: str | torch.device = "cpu") -> list:
         Finding("S-suppression heads: attention END -> S2 slot on ABC prompts (no repeated name), min", "high: "
                 "they find the final clause's subject by position and syntax", abc_att_s2, lo=0.5),
         Finding("largest path into the output heads' VALUES (ABC): logit diff lost", "report", v_path),
-        Finding(f"p(IO) with the circuit alone (full model {p_io:.3f})", "the logit difference is kept; the "
-                "probability of IO is not (report)", p_io_circuit),
+        Finding(f"p(IO) with the circuit alone (full model {p_io:.3f})", "< 0.5: the logit difference is kept, "
+                "the probability of IO is not", p_io_circuit, hi=0.5),
         Finding(f"p(IO) gained by also keeping the {len(copiers)} heads that raise logit(IO) without choosing it",
                 "report", p_io_with_copiers - p_io_circuit),
         Finding("find_circuit on 200 prompts, seconds", "report", find_s),

@@ -59,7 +59,7 @@ import torch
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model
 from mechinterp.course.toolkit.ioi import encode_ioi, ioi_dataset, ioi_metrics
-from mechinterp.course.toolkit.model import HookedModel
+from mechinterp.course.toolkit.model import HookedModel, patch  # noqa: F401 (patch: for your hooks)
 from torch import Tensor
 
 device = get_device()
