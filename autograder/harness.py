@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from mechinterp.autograder import isolation
 from torch import Tensor
 
 DEFAULT_TIMEOUT_S = 20.0
@@ -80,6 +81,12 @@ class ReferenceCalled(Exception):
 
 # (chapter, exercise) being checked by `run_check`: toolkit twins of THAT exercise are refused too
 _CHECKING: list[tuple[str, str]] = []
+_LIMITS: list[float] = []  # the running check's time limit (CPU seconds per call of learner code)
+_CALLS: list[int] = []  # learner calls so far in the running check: each isolated call gets its own RNG seed
+
+
+def _limit_s() -> float:
+    return _LIMITS[-1] if _LIMITS else DEFAULT_TIMEOUT_S
 
 
 def _reference_functions() -> Iterator[Any]:
@@ -167,15 +174,43 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     return _invoke(fn, (args, kwargs), given_args, given_kwargs)
 
 
-def call_differentiable(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Like `call`, but on the inputs themselves, so that the check can take gradients w.r.t. them (an in-place
-    change is still detected, by comparison with a copy)."""
-    return _invoke(fn, _snapshot((args, kwargs)), args, kwargs)
+def call_observed(observe: Callable[[], Any], fn: Callable, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """Like `call`, and also `observe()` evaluated right after `fn` returns, in the process where `fn` ran:
+    (output, observation). For behaviour a check must see — how often a wrapped forward function was called,
+    hooks left on a model, gradients through the learner's output — which lives where the learner's code ran.
+    `observe` must return plain data (tensors, numbers, strings, containers)."""
+    given_args, given_kwargs = _snapshot((args, kwargs))
+    return _invoke(fn, (args, kwargs), given_args, given_kwargs, observe)
 
 
-def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) -> Any:
+def _invoke_observed(fn, before, given_args, given_kwargs, observe):
+    out = _invoke_here(fn, before, given_args, given_kwargs)
+    return out if observe is None else (out, observe())
+
+
+def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict, observe=None) -> Any:
     if not callable(fn):
         raise CheckFailure(f"expected a function, got {type(fn).__name__}")
+    if not isolation.available():
+        return _invoke_observed(fn, before, given_args, given_kwargs, observe)
+    # a partial, not a closure: the child blanks the locals of every frame above it (see isolation)
+    _CALLS[-1:] = [_CALLS[-1] + 1] if _CALLS else []
+    outcome = isolation.run_isolated(functools.partial(_invoke_observed, fn, before, given_args, given_kwargs,
+                                                       observe), _limit_s(), seed=_CALLS[-1] if _CALLS else 0)
+    if outcome.output:
+        print(outcome.output, end="" if outcome.output.endswith("\n") else "\n")
+    if outcome.status == "ok":
+        return outcome.value
+    if outcome.status == "died":
+        raise CheckTimeout(outcome.message) if "timed out" in outcome.message else CheckFailure(outcome.message)
+    if outcome.kind == "NotImplementedYet":
+        raise NotImplementedYet(outcome.message)
+    if outcome.kind in ("CheckFailure", "CheckTimeout"):
+        raise CheckFailure(outcome.message)
+    raise CheckFailure(f"your function raised {outcome.kind}: {outcome.message}")
+
+
+def _invoke_here(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) -> Any:
     try:
         with _trap_reference_calls():
             out = fn(*given_args, **given_kwargs)
@@ -189,6 +224,9 @@ def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) ->
     except Exception as e:  # learner code may raise anything; report it, don't crash the grader
         msg = f"{type(e).__name__}: {e}".strip()
         raise CheckFailure(f"your function raised {msg}{_learner_frame(e.__traceback__)}") from None
+    except BaseException as e:  # SystemExit, KeyboardInterrupt raised BY the learner's code
+        raise CheckFailure(f"your function raised {type(e).__name__}{_learner_frame(e.__traceback__)}: return a "
+                           "value instead of exiting or interrupting") from None
     if _changed(before, (given_args, given_kwargs)):
         raise CheckFailure(
             "your function modified its input in place (e.g. `x += ...`, `x[...] = ...`, `.relu_()`): "
@@ -388,14 +426,22 @@ def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
     try:
         if fn is None:
             raise CheckFailure(f"`{check.exercise}` is not defined: run the cell that defines it")
-        with (_Alarm(timeout_s or check.timeout_s), torch.random.fork_rng(devices=[]), torch.enable_grad(),
+        limit = timeout_s or check.timeout_s
+        # Isolated learner calls are limited by CPU time in their child; the wall-clock alarm is then only a
+        # backstop for the check as a whole (its reference runs are trusted code and may be slow on a busy machine).
+        alarm = limit if not isolation.available() else max(isolation.WALL_MIN_S, 30 * limit)
+        with (_Alarm(alarm), torch.random.fork_rng(devices=[]), torch.enable_grad(),
               contextlib.redirect_stderr(io.StringIO())):  # progress bars of the reference's own runs
             torch.manual_seed(0)
             _CHECKING.append((check.chapter, check.exercise))
+            _LIMITS.append(limit)
+            _CALLS.append(0)
             try:
                 check.func(fn)
             finally:
                 _CHECKING.pop()
+                _LIMITS.pop()
+                _CALLS.pop()
         passed, message = True, "passed"
     except CheckFailure as e:
         message = str(e.args[0]) if e.args else "check failed"

@@ -7,7 +7,7 @@ import functools
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
-from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import CheckFailure, call, call_observed, exercise, expect_close, expect_equal_answer
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import induction_heads as ref
 from torch import Tensor
@@ -154,8 +154,8 @@ def check_ablated_repeat_loss(fn) -> None:
     for layer, head, how in [(0, 1, "zero"), (1, 2, "mean"), (1, 0, "zero"), (0, 0, "mean")]:
         with torch.no_grad():
             want = ref.ablated_repeat_loss(model, tokens, layer, head, how)
-            got = call(fn, model, tokens, layer, head, how)
-        if _remove_leftover_hooks(model):  # clean up, so the shared test model stays usable
+            got, leaked = call_observed(lambda: _remove_leftover_hooks(model), fn, model, tokens, layer, head, how)
+        if leaked or _remove_leftover_hooks(model):  # clean up, so the shared test model stays usable
             raise CheckFailure("your function left hooks attached to the model: use `with model.hooks(...)` so "
                                "they are removed when the block ends (or call .remove() on every handle)")
         case = f"layer {layer}, head {head}, how={how!r}"

@@ -12,6 +12,7 @@ from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
     call,
+    call_observed,
     exercise,
     expect_close,
     expect_equal_answer,
@@ -168,9 +169,10 @@ def _ig_variant(f, x, x0, target, n, method, extra, *, factor=True, weights="rul
 def check_integrated_gradients(fn) -> None:
     for case, net, x, x0, target, n, method, extra in _ig_cases():
         counting = _Counting(net)
-        got = call(fn, counting, x, x0, target, n, method, extra)
-        if counting.calls > 3:
-            raise CheckFailure(f"forward_func was called {counting.calls} times for {n} steps ({case}): stack all "
+        got, calls = call_observed(lambda counting=counting: counting.calls, fn, counting, x, x0, target, n, method,
+                                   extra)
+        if calls > 3:
+            raise CheckFailure(f"forward_func was called {calls} times for {n} steps ({case}): stack all "
                                "scaled inputs into ONE batch of n_steps * batch and call it once")
         want = ref.integrated_gradients(net, x, x0, target, n, method, extra)
         mistakes = {
@@ -282,9 +284,9 @@ def check_deletion_curve(fn) -> None:
             return torch.sigmoid((weights[versions] * torch.linspace(1, 2, versions.shape[1])).sum(-1) - 4)
 
         counting = _Counting(prob)
-        got = call(fn, counting, ids, scores, deletable, PAD)
-        if counting.calls != 1:
-            raise CheckFailure(f"prob_fn was called {counting.calls} times: build all deletion versions as one "
+        got, calls = call_observed(lambda counting=counting: counting.calls, fn, counting, ids, scores, deletable, PAD)
+        if calls != 1:
+            raise CheckFailure(f"prob_fn was called {calls} times: build all deletion versions as one "
                                "[k, pos] batch and call it once")
         want = ref.deletion_curve(prob, ids, scores, deletable, PAD)
         expect_close(got, want, what="curve", case=f"{int(deletable.sum())} deletable tokens", atol=1e-6, mistakes={

@@ -7,7 +7,7 @@ import functools
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
-from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import CheckFailure, call, call_observed, exercise, expect_close, expect_equal_answer
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import patching as ref
 from torch import Tensor
@@ -175,9 +175,10 @@ def check_batched_patching_map(fn) -> None:
         with torch.no_grad():
             want = ref.patching_map(_model(), tokens, source, site, _metric)
             with _ForwardCounter(_model()) as counter:
-                got = call(fn, _model(), tokens, source, site, _metric)
-        if counter.calls > _model().n_layers + 2:
-            raise CheckFailure(f"{counter.calls} forward passes for {_model().n_layers} layers: batch all positions "
+                got, calls = call_observed(lambda counter=counter: counter.calls, fn, _model(), tokens, source, site,
+                                           _metric)
+        if calls > _model().n_layers + 2:
+            raise CheckFailure(f"{calls} forward passes for {_model().n_layers} layers: batch all positions "
                                "of a layer into ONE forward pass (repeat the prompts once per position)")
         expect_close(got, want, what="patching map", case=f"site {site!r}", atol=1e-5, rtol=1e-4, mistakes={
             "rows and positions are misaligned: with tokens.repeat(n_pos, 1) the rows patched at position p are "

@@ -11,7 +11,6 @@ from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
     call,
-    call_differentiable,
     exercise,
     expect_close,
     expect_equal_answer,
@@ -166,7 +165,7 @@ def check_jumprelu(fn) -> None:
                          "JumpReLU is pre * H(pre - threshold), not pre - threshold (a shifted ReLU)":
                              torch.relu(pre - threshold),
                      })
-        got_p, got_t = _jump_grads(pre, threshold, upstream, eps, lambda p, t, e: call_differentiable(fn, p, t, e))
+        got_p, got_t = call(lambda p, t, u, e: _jump_grads(p, t, u, e, fn), pre, threshold, upstream, eps)
         want_p, want_t = _jump_grads(pre, threshold, upstream, eps, ref.jumprelu)
         expect_close(got_p, want_p, what="gradient w.r.t. pre", case=case, mistakes={
             "the gradient w.r.t. pre is H(pre - threshold) times the incoming gradient": upstream.clone(),
@@ -237,14 +236,18 @@ def check_auxk_loss(fn) -> None:
             "sum the squared error over d_in, then average over the batch": (dead_acts @ W_dec - e).pow(2).mean(),
         }, factors={"d_in": d})
         # no gradient may flow into x or recon through the residual target
-        xr, rr = x.clone().requires_grad_(True), recon.clone().requires_grad_(True)
-        with torch.enable_grad():
-            out = call_differentiable(fn, xr, rr, pre, dead, W_dec, k_aux)
-            if out.requires_grad:
+        def reaches_x_or_recon(x, recon, *rest) -> bool:
+            xr, rr = x.clone().requires_grad_(True), recon.clone().requires_grad_(True)
+            with torch.enable_grad():
+                out = fn(xr, rr, *rest)
+                if not getattr(out, "requires_grad", False):
+                    return False
                 grads = torch.autograd.grad(out, [xr, rr], allow_unused=True)
-                if any(gr is not None and gr.abs().max() > 0 for gr in grads):
-                    raise CheckFailure(f"detach the residual x - recon: the auxiliary loss must train the dead "
-                                       f"latents, not pull the main reconstruction ({case})")
+                return any(bool(gr.abs().max() > 0) for gr in grads if gr is not None)
+
+        if call(reaches_x_or_recon, x, recon, pre, dead, W_dec, k_aux):
+            raise CheckFailure(f"detach the residual x - recon: the auxiliary loss must train the dead "
+                               f"latents, not pull the main reconstruction ({case})")
 
 
 @exercise(CHAPTER, points=1)
@@ -411,16 +414,21 @@ def check_steering_hook(fn) -> None:
     for shape, strength in [((2, 5, 6), 3.0), ((1, 4, 6), -1.5)]:
         direction = torch.randn(6, generator=g) * 2
         act = torch.randn(*shape, generator=g)
-        before = act.clone()
-        hook = call(fn, direction, strength)
-        if not callable(hook):
-            raise CheckFailure("return a hook function (act, hook_point) -> new activation")
-        got = call(hook, act, None)
         case = f"act {list(shape)}, strength {strength}"
-        if got is None:
-            raise CheckFailure(f"the hook must RETURN the new activation ({case})")
-        if not torch.equal(act, before):
-            raise CheckFailure(f"do not modify `act` in place: return act + strength * direction ({case})")
+
+        def steer(direction, strength, act, case=case):  # the returned hook runs where the learner's code runs
+            hook = fn(direction, strength)
+            if not callable(hook):
+                raise CheckFailure("return a hook function (act, hook_point) -> new activation")
+            given = act.clone()
+            out = hook(given, None)
+            if out is None:
+                raise CheckFailure(f"the hook must RETURN the new activation ({case})")
+            if not torch.equal(given, act):
+                raise CheckFailure(f"do not modify `act` in place: return act + strength * direction ({case})")
+            return out
+
+        got = call(steer, direction, strength, act)
         want = ref.steering_hook(direction, strength)(act, None)
         only_last = act.clone()
         only_last[:, -1] += strength * direction
