@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import inspect
 import io
 import math
@@ -56,17 +57,20 @@ class Check:
     points: int
     func: Callable[[Callable], None]
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # "module:Owner.attribute" of library functions that compute this exercise in full (refused while checked)
+    forbidden: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, dict[str, Check]] = {}
 
 
-def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S):
-    """Register `check_<name>(fn)` as the check for exercise `<name>` of `chapter`."""
+def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S, forbidden: tuple[str, ...] = ()):
+    """Register `check_<name>(fn)` as the check for exercise `<name>` of `chapter`. forbidden: library functions
+    ("module:Owner.attribute") that implement the exercise in full; calling one while it is checked scores 0."""
 
     def register(func: Callable[[Callable], None]) -> Callable[[Callable], None]:
         name = func.__name__.removeprefix("check_")
-        REGISTRY.setdefault(chapter, {})[name] = Check(chapter, name, points, func, timeout_s)
+        REGISTRY.setdefault(chapter, {})[name] = Check(chapter, name, points, func, timeout_s, tuple(forbidden))
         return func
 
     return register
@@ -125,6 +129,7 @@ def _trap_reference_calls() -> Iterator[None]:
     Swapping `__code__` catches the reference however it was imported (module attribute or a name bound
     earlier) at no cost per call, unlike a profiler hook, which would slow training loops several-fold."""
     saved = [(f, f.__code__) for f in _reference_functions()]
+    patched = _patch_forbidden()
     try:
         for f, _ in saved:
             what = f.__qualname__ if f.__module__.startswith("mechinterp.solutions") else \
@@ -135,6 +140,34 @@ def _trap_reference_calls() -> Iterator[None]:
     finally:
         for f, code in saved:
             f.__code__ = code
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
+
+
+def _patch_forbidden() -> list[tuple[Any, str, Any]]:
+    """Replace the running check's forbidden library functions by ones that raise ReferenceCalled."""
+    if not _CHECKING:
+        return []
+    chapter, name = _CHECKING[-1]
+    check = REGISTRY.get(chapter, {}).get(name)
+    patched = []
+    for spec in check.forbidden if check else ():
+        module_name, _, path = spec.partition(":")
+        try:
+            owner = importlib.import_module(module_name)
+            *owners, attr = path.split(".")
+            for part in owners:
+                owner = getattr(owner, part)
+            original = getattr(owner, attr)
+        except (ImportError, AttributeError):
+            continue  # the library is not installed: nothing to refuse
+
+        def refuse(*args, spec=spec, **kwargs):
+            raise ReferenceCalled(f"{spec.replace(':', '.')}, a complete implementation of this exercise")
+
+        setattr(owner, attr, refuse)
+        patched.append((owner, attr, original))
+    return patched
 
 
 def _snapshot(value: Any) -> Any:

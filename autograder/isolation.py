@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import io
 import os
 import resource
@@ -122,6 +123,9 @@ def _scrub_callers(frame) -> None:
     expected values must not be readable from learner code walking the stack."""
     f = frame.f_back
     while f is not None:
+        if f.f_locals is f.f_globals:  # a module (or notebook cell) frame: its locals ARE the learner's globals
+            f = f.f_back
+            continue
         try:  # cells stay: closures defined in these frames (the check's own helpers) read them
             keep = set(f.f_code.co_cellvars) | set(f.f_code.co_freevars)
             names = [n for n in f.f_locals if n not in keep]
@@ -148,6 +152,7 @@ def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: in
             signal.signal(sig, signal.SIG_DFL)
         soft = max(1, int(cpu_seconds + 0.999))
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))  # SIGXCPU at soft, SIGKILL at hard
+        gc.disable()  # a collection would touch (and so copy) every page of the parent's heap
         torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork
         # Each call gets its own (reproducible) random state, as successive in-process calls would: code that
         # ignores a seed argument then gives different results on two calls, and a check can see it.
@@ -157,7 +162,7 @@ def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: in
         printed = io.StringIO()
         payload: dict
         _scrub_callers(sys._getframe())
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):  # no progress bars
             try:
                 payload = {"status": "ok", "value": thunk()}
             except BaseException as e:  # noqa: BLE001 - the harness turned learner errors into CheckFailure

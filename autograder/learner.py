@@ -12,6 +12,7 @@ import ast
 import contextlib
 import io
 import json
+import sys
 from pathlib import Path
 
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -51,19 +52,67 @@ def code_cells(path: Path) -> list[tuple[str, str]]:
     return cells
 
 
-def load_learner(path: Path) -> tuple[dict, list[str]]:
-    """Execute the learner's definitions; returns (namespace, problems seen while loading)."""
+@contextlib.contextmanager
+def grader_state_restored():
+    """Whatever code runs inside, afterwards the grader's own modules, torch's and NumPy's top-level functions,
+    torch.Tensor's methods and torch's global settings are as they were before: module-level learner code
+    (which runs in the grader's process while loading) cannot patch the grader or torch for later checks."""
     import torch
 
+    modules = {n: m for n, m in list(sys.modules.items()) if m is not None and
+               (n.startswith("mechinterp") or n in ("torch", "torch.nn.functional", "torch.nn", "numpy"))}
+    saved = {n: dict(vars(m)) for n, m in modules.items()}
+    tensor_attrs = dict(vars(torch.Tensor))
+    dtype, threads, grad = torch.get_default_dtype(), torch.get_num_threads(), torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        for n, module in modules.items():
+            current = vars(module)
+            for k, v in saved[n].items():
+                if current.get(k, _MISSING) is not v:
+                    current[k] = v
+        for k, v in tensor_attrs.items():
+            if vars(torch.Tensor).get(k, _MISSING) is not v:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(torch.Tensor, k, v)
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)  # a setup cell may switch gradients off for its notebook
+
+
+_MISSING = object()
+
+
+def load_learner(path: Path) -> tuple[dict, list[str]]:
+    """Execute the learner's definitions; returns (namespace, problems seen while loading)."""
     namespace: dict = {"__name__": "learner"}
     problems = []
-    grad_mode = torch.is_grad_enabled()
-    for label, source in code_cells(path):
-        try:
-            code = compile(source, f"<{label}>", "exec")
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(code, namespace)
-        except Exception as e:  # a broken cell must not stop the grading of the others
-            problems.append(f"{label}: {type(e).__name__}: {e}")
-    torch.set_grad_enabled(grad_mode)  # a setup cell may switch gradients off for its notebook
+    with grader_state_restored():
+        for label, code in _compiled_units(Path(path), problems):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(code, namespace)
+            except BaseException as e:  # noqa: BLE001 - a broken (or exiting) cell must not stop the others
+                problems.append(f"{label}: {type(e).__name__}: {e}")
     return namespace, problems
+
+
+def _compiled_units(path: Path, problems: list[str]):
+    """(label, code object) per notebook cell; for a .py file, per top-level statement, so that one failing
+    statement costs only what it defines."""
+    if path.suffix != ".py":
+        for label, source in code_cells(path):
+            try:
+                yield label, compile(source, f"<{label}>", "exec")
+            except SyntaxError as e:
+                problems.append(f"{label}: SyntaxError: {e}")
+        return
+    source = _strip_magics(path.read_text(encoding="utf-8"))
+    try:
+        tree = ast.parse(source, filename=path.name)
+    except SyntaxError as e:
+        problems.append(f"{path.name}: SyntaxError: {e}")
+        return
+    for node in tree.body:
+        yield f"{path.name} line {node.lineno}", compile(ast.Module(body=[node], type_ignores=[]), path.name, "exec")

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import torch
+from mechinterp.course.toolkit.twins import exercise_twin
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -62,6 +63,7 @@ def collect(model, tokens: Tensor, names: list[str], batch_size: int = 32, cache
     return out
 
 
+@exercise_twin("probing", "collect_residuals")
 def residual_stream(model, tokens: Tensor, batch_size: int = 32, cache: bool = True, progress: bool = True) -> Tensor:
     """[n_layers + 1, batch, pos, d_model]: the residual stream entering each block and leaving the last."""
     names = resid_names(model.n_layers)

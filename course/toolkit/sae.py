@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from mechinterp.course.toolkit.twins import exercise_twin
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -141,6 +142,7 @@ class _Step(torch.autograd.Function):
         return torch.zeros_like(z), grad_t.sum_to_size(threshold.shape), None
 
 
+@exercise_twin("sparse_autoencoders", "geometric_median")
 def geometric_median(points: Tensor, n_iter: int = 50, eps: float = 1e-8) -> Tensor:
     """Weiszfeld's algorithm: the point minimising the sum of Euclidean distances to `points` [n, d]."""
     median = points.mean(0)
@@ -259,6 +261,7 @@ class SparseAutoencoder(nn.Module):
         return sae
 
 
+@exercise_twin("sparse_autoencoders", "auxk_loss")
 def auxk_loss(x: Tensor, recon: Tensor, pre: Tensor, dead: Tensor | None, W_dec: Tensor, k_aux: int) -> Tensor:
     """Gao et al.'s AuxK: reconstruct the residual x - recon with the top-k_aux DEAD latents (no decoder bias);
     returns the mean squared error of that reconstruction (0 when no latent is dead)."""
