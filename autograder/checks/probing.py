@@ -21,7 +21,7 @@ from mechinterp.autograder.harness import (
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.solutions import probing as ref
 from sklearn.linear_model import LogisticRegression
-from torch import Tensor
+from torch import Tensor, nn
 
 CHAPTER = "probing"
 
@@ -68,8 +68,10 @@ def check_collect_residuals(fn) -> None:
 
 @exercise(CHAPTER, points=2)
 def check_quote_labels(fn) -> None:
-    pieces = [" the", " king", " said", ",", ' "', '"', '";', '"."', " go", ".", "\n", " (", "<|endoftext|>", "s"]
-    weights = torch.tensor([6, 3, 3, 3, 2, 2, 1, 1, 3, 2, 1, 1, 0.6, 2])
+    # apostrophes (" 's", " don't") are not quote marks: only '"' opens or closes a quotation
+    pieces = [" the", " king", " said", ",", ' "', '"', '";', '"."', " go", ".", "\n", " (", "<|endoftext|>", "s",
+              "'s", " '", "'t"]
+    weights = torch.tensor([6, 3, 3, 3, 2, 2, 1, 1, 3, 2, 1, 1, 0.6, 2, 1, 1, 1])
     for seed, n in enumerate([60, 200, 15]):
         idx = torch.multinomial(weights, n, replacement=True, generator=_gen(seed))
         tokens = [pieces[i] for i in idx.tolist()]
@@ -86,16 +88,19 @@ def check_quote_labels(fn) -> None:
                 _quote_variant(tokens, reset=False),
             "inside means an ODD number of quote marks before the token (1 = inside)":
                 torch.where(want >= 0, 1 - want, want),
+            "only the double quote '\"' is a quote mark: an apostrophe (' in 's, don't) is not":
+                _quote_variant(tokens, marks="\"'"),
         })
 
 
-def _quote_variant(tokens, boundary=True, per_token=False, reset=True) -> Tensor:
+def _quote_variant(tokens, boundary=True, per_token=False, reset=True, marks='"') -> Tensor:
     out, n = [], 0
     for s in tokens:
         if reset and s == "<|endoftext|>":
             n = 0
-        out.append(-1 if boundary and '"' in s else n % 2)
-        n += min(1, s.count('"')) if per_token else s.count('"')
+        count = sum(s.count(m) for m in marks)
+        out.append(-1 if boundary and count else n % 2)
+        n += min(1, count) if per_token else count
     return torch.tensor(out)
 
 
@@ -113,7 +118,9 @@ def _groups_case(seed: int) -> Tensor:
 
 @exercise(CHAPTER, points=2)
 def check_group_split(fn) -> None:
-    for seed, fractions in [(0, (0.7, 0.15, 0.15)), (1, (0.5, 0.25, 0.25)), (2, (0.8, 0.1, 0.1))]:
+    # (0.63, 0.21, 0.16) of 60 groups is 37.8 / 12.6 / 9.6: rounding, flooring and cumulative shares differ
+    for seed, fractions in [(0, (0.7, 0.15, 0.15)), (1, (0.5, 0.25, 0.25)), (2, (0.8, 0.1, 0.1)),
+                            (3, (0.63, 0.21, 0.16))]:
         groups = _groups_case(seed)
         case = f"{len(groups.unique())} groups, fractions {fractions}"
         split = _tensor(call(fn, groups, fractions, 7), "the split")
@@ -135,7 +142,13 @@ def check_group_split(fn) -> None:
         want.append(n - sum(want))
         if counts != want:
             per_example = [int((split == k).sum()) for k in range(3)]
-            hint = (" — you applied the fractions to examples; they are shares of GROUPS"
+            floored = [int(fractions[0] * n), int(fractions[1] * n)]
+            cumulative = [want[0], round((fractions[0] + fractions[1]) * n) - want[0]]
+            hint = (" — round each size (round(fraction * n_groups)), do not truncate it with int() or floor"
+                    if counts[:2] == floored else
+                    " — the validation size is round(fractions[1] * n_groups), not the rounded cumulative share "
+                    "minus the train size" if counts[:2] == cumulative else
+                    " — you applied the fractions to examples; they are shares of GROUPS"
                     if abs(per_example[0] / len(groups) - fractions[0]) < 0.02 else "")
             raise CheckFailure(f"groups per split {counts}, expected {want} ({case}){hint}")
         again = _tensor(call(fn, groups, fractions, 7), "the split")
@@ -197,11 +210,25 @@ def _probe_problem(name: str) -> tuple[Tensor, Tensor, int]:
     return centres[y] + torch.randn(n, 30, generator=g), y, 5
 
 
-def _sklearn_accuracy(x_tr, y_tr, x_te, y_te, l2=1e-3) -> float:
+def _sklearn_accuracy(x_tr, y_tr, x_te, y_te, l2=1e-3) -> tuple[float, float]:
+    """scikit-learn's test accuracy and its value of the probe's objective (mean cross-entropy on the training
+    data + l2 * ||W||^2 on standardised features: the same optimum as the docstring's)."""
     mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
     clf = LogisticRegression(C=1 / (2 * l2 * len(x_tr)), max_iter=2000)
-    clf.fit(((x_tr - mu) / sd).double().numpy(), y_tr.numpy())
-    return float((clf.predict(((x_te - mu) / sd).double().numpy()) == y_te.numpy()).mean())
+    z = ((x_tr - mu) / sd).double().numpy()
+    clf.fit(z, y_tr.numpy())
+    proba = torch.from_numpy(clf.predict_proba(z))
+    coef = torch.from_numpy(clf.coef_)
+    if coef.shape[0] == 1:  # binary: scikit-learn stores one row; as two softmax logits it is (-w/2, w/2)
+        coef = torch.cat([-coef / 2, coef / 2])
+    objective = float(-proba[torch.arange(len(y_tr)), y_tr].log().mean()) + l2 * float((coef**2).sum())
+    return float((clf.predict(((x_te - mu) / sd).double().numpy()) == y_te.numpy()).mean()), objective
+
+
+def _objective(W: Tensor, b: Tensor, x: Tensor, y: Tensor, l2: float = 1e-3) -> float:
+    sd = x.std(0) + 1e-6
+    ce = nn.functional.cross_entropy(x.double() @ W.double() + b.double(), y)
+    return float(ce) + l2 * float(((W.double() * sd.double()[:, None]) ** 2).sum())
 
 
 @exercise(CHAPTER, points=3, timeout_s=20)
@@ -226,9 +253,15 @@ def check_train_linear_probe(fn) -> None:
             raise CheckFailure(f"expected W {[x.shape[1], k]} and b {[k]}, got {list(W.shape)} and {list(b.shape)}")
         if not (torch.isfinite(W).all() and torch.isfinite(b).all()):
             raise CheckFailure(f"W or b contains NaN/inf ({name}): a learning rate too large for unscaled features?")
-        target = _sklearn_accuracy(x_tr, y_tr, x_te, y_te)
+        target, optimum = _sklearn_accuracy(x_tr, y_tr, x_te, y_te)
         acc = float(((x_te @ W.float() + b.float()).argmax(-1) == y_te).float().mean())
         if acc >= target - 0.02:
+            reached = _objective(W, b, x_tr, y_tr)
+            if reached > 1.2 * optimum + 0.005:  # accuracy can hide a probe trained on another objective
+                raise CheckFailure(f"your probe classifies well but does not minimise the probe's objective ({name} "
+                                   f"problem: mean cross-entropy + l2 * ||W||^2 is {reached:.4f}, the optimum "
+                                   f"{optimum:.4f}): train with F.cross_entropy on the LOGITS z @ W + b (it applies "
+                                   "log-softmax itself; not an MSE on probabilities), to convergence")
             continue
         mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
         standardised = float(((((x_te - mu) / sd) @ W.float() + b.float()).argmax(-1) == y_te).float().mean())

@@ -4,6 +4,7 @@ avoided, random dictionaries, a small random-weight GPT-2 for the spliced loss â
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
@@ -66,22 +67,31 @@ def check_mmcs(fn) -> None:
 # ------------------------------------------------------------------------------------------ activations
 
 
-def _pre(seed: int, shape: tuple[int, int]) -> Tensor:
+def _pre(seed: int, shape: tuple[int, ...]) -> Tensor:
     """Distinct values (no ties at the top-k boundary), about half of them negative."""
     g = _gen(seed)
-    n = shape[0] * shape[1]
+    n = math.prod(shape)
     return (torch.randperm(n, generator=g).float() / n * 4 - 1.5).view(shape)
 
 
 @exercise(CHAPTER, points=1)
 def check_topk_activation(fn) -> None:
-    for seed, (shape, k) in enumerate([((5, 12), 3), ((3, 8), 6), ((4, 20), 1)]):
+    # the 3-D case ([batch, pos, width], as activations come from a model) catches topk along dim=1
+    for seed, (shape, k) in enumerate([((5, 12), 3), ((3, 8), 6), ((4, 20), 1), ((2, 5, 9), 2)]):
         pre = _pre(seed, shape)
         if seed == 1:
             pre = pre - 2.0  # most pre-activations negative: the ReLU matters
         case = f"pre {list(shape)}, k={k}"
         want = ref.topk_activation(pre, k)
         top = pre.topk(k, dim=-1)
+        if len(shape) == 3:
+            on_dim1 = pre.topk(k, dim=1)
+            expect_close(call(fn, pre, k), want, what="TopK activations", case=case, mistakes={
+                "take the top k along the LAST dimension (width, dim=-1): with [batch, pos, width] activations, "
+                "dim=1 is the positions": torch.zeros_like(pre).scatter(1, on_dim1.indices, torch.relu(
+                    on_dim1.values)),
+            })
+            continue
         expect_close(call(fn, pre, k), want, what="TopK activations", case=case, mistakes={
             "apply a ReLU to the kept values: a negative pre-activation among the top k must become 0":
                 torch.zeros_like(pre).scatter(-1, top.indices, top.values),

@@ -72,15 +72,16 @@ def test_collect_residuals_alternative():
 # ---------------------------------------------------------------------------------------- quote_labels
 
 
-def quotes_variant(boundary=True, per_token=False, reset=True, flip=False):
+def quotes_variant(boundary=True, per_token=False, reset=True, flip=False, marks='"'):
     def labels(str_tokens):
         out, n = [], 0
         for s in str_tokens:
             if reset and s == "<|endoftext|>":
                 n = 0
             inside = (n % 2) if not flip else 1 - n % 2
-            out.append(-1 if boundary and '"' in s else inside)
-            n += min(1, s.count('"')) if per_token else s.count('"')
+            count = sum(s.count(m) for m in marks)
+            out.append(-1 if boundary and count else inside)
+            n += min(1, count) if per_token else count
         return torch.tensor(out)
 
     return labels
@@ -91,6 +92,7 @@ def quotes_variant(boundary=True, per_token=False, reset=True, flip=False):
     (quotes_variant(per_token=True), "CHARACTERS"),
     (quotes_variant(reset=False), "reset the count"),
     (quotes_variant(flip=True), "ODD"),
+    (quotes_variant(marks="\"'"), "apostrophe"),
 ])
 def test_quote_labels_mistakes(fn, hint):
     assert_fails("quote_labels", fn, hint)
@@ -148,7 +150,20 @@ def split_by_example_share(groups, fractions, seed):
     return torch.tensor([table[int(g)] for g in groups])
 
 
+def split_sized(sizes):
+    def split(groups, fractions, seed):
+        ids = groups.unique()
+        order = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
+        n_tr, n_va = sizes(fractions, len(ids))
+        table = {int(g): 0 if i < n_tr else 1 if i < n_tr + n_va else 2 for i, g in enumerate(order)}
+        return torch.tensor([table[int(g)] for g in groups])
+
+    return split
+
+
 @pytest.mark.parametrize("fn, hint", [
+    (split_sized(lambda f, n: (int(f[0] * n), int(f[1] * n))), "do not truncate"),
+    (split_sized(lambda f, n: (round(f[0] * n), round((f[0] + f[1]) * n) - round(f[0] * n))), "cumulative"),
     (split_tokens, "different splits"),
     (split_unseeded, "same seed gave a different split"),
     (split_in_order, "seeds 7 and 8 gave the same split"),
@@ -194,7 +209,7 @@ def test_majority_accuracy_alternative():
 # ----------------------------------------------------------------------------------- train_linear_probe
 
 
-def probe_variant(bias=True, standardise=True, fold=True, transpose=False, adam_raw=False):
+def probe_variant(bias=True, standardise=True, fold=True, transpose=False, adam_raw=False, loss="ce"):
     def train(x, y, n_classes, l2=1e-3, steps=100):
         mu, sd = (x.mean(0), x.std(0) + 1e-6) if standardise else (torch.zeros(x.shape[1]), torch.ones(x.shape[1]))
         z = (x - mu) / sd
@@ -202,7 +217,13 @@ def probe_variant(bias=True, standardise=True, fold=True, transpose=False, adam_
         b = torch.zeros(n_classes, requires_grad=bias)
 
         def loss_fn():
-            return nn.functional.cross_entropy(z @ W + b, y) + l2 * (W**2).sum()
+            logits = z @ W + b
+            if loss == "double_softmax":  # cross_entropy already applies log-softmax
+                logits = logits.softmax(-1)
+            if loss == "mse":
+                return ((logits.softmax(-1) - nn.functional.one_hot(y, n_classes)) ** 2).sum(-1).mean() \
+                    + l2 * (W**2).sum()
+            return nn.functional.cross_entropy(logits, y) + l2 * (W**2).sum()
 
         if adam_raw:
             opt = torch.optim.Adam([W, b] if bias else [W], lr=0.05)
@@ -234,6 +255,7 @@ def probe_variant(bias=True, standardise=True, fold=True, transpose=False, adam_
     (probe_variant(standardise=False, adam_raw=True), "standardise"),
     (probe_variant(fold=False), "STANDARDISED inputs"),
     (probe_variant(transpose=True), "transposed"),
+    (probe_variant(loss="mse"), "not an MSE on probabilities"),
 ])
 def test_train_linear_probe_mistakes(fn, hint):
     assert_fails("train_linear_probe", fn, hint)

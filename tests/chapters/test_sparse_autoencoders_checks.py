@@ -55,6 +55,7 @@ def _topk_scatter(pre, k, relu=True, largest=True, dim=-1):
     (lambda pre, k: _topk_scatter(pre, k, largest=False), "k LARGEST"),
     (lambda pre, k: torch.relu(pre), "you returned the ReLU of every"),
     (lambda pre, k: _topk_scatter(pre, min(k, pre.shape[0]), dim=0), "EACH ROW"),
+    (lambda pre, k: _topk_scatter(pre, min(k, pre.shape[1]), dim=1), "LAST dimension"),  # right on 2-D only
 ])
 def test_topk_mistakes(fn, hint):
     assert_fails("topk_activation", fn, hint)
