@@ -322,11 +322,19 @@ def check_ablate(fn) -> None:
         with torch.no_grad():
             options = torch.stack([_run_with(name, _constant(rc[name][k]))
                                    for k in range(len(reference))])  # [n_ref, batch, pos, vocab]
+        matched = []
         for row in range(clean.shape[0]):
-            if not any(torch.allclose(a[row], options[k, row], atol=1e-4) for k in range(len(reference))):
+            ks = [k for k in range(len(reference)) if torch.allclose(a[row], options[k, row], atol=1e-4)]
+            if not ks:
                 raise CheckFailure(f"resample-ablation: row {row} does not match running it with any ONE row of "
                                    "`reference`'s activation (each prompt gets a whole row from a random reference "
                                    "prompt)")
+            matched.append(ks[0])
+        # the seeded draw for 4 prompts picks more than one reference row, so one shared row is a mistake
+        if len(set(matched)) == 1 and len(set(torch.randint(0, len(reference), (clean.shape[0],),
+                                                            generator=_gen(4)).tolist())) > 1:
+            raise CheckFailure("resample-ablation: every prompt got the SAME reference row; draw one row per prompt "
+                               "(torch.randint(0, n_reference, (batch,), generator=generator))")
 
 
 def _constant(value: Tensor):

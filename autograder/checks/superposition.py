@@ -207,6 +207,24 @@ def check_train_toy_models(fn) -> None:
     if not torch.equal(first, call(fn, *_PROBLEMS["relu"], **kwargs)[0]):
         raise CheckFailure("two runs with the same seed gave different W: seed the initialisation and the data "
                            "with a torch.Generator seeded with `seed`")
+    if torch.equal(first, call(fn, *_PROBLEMS["relu"], **{**kwargs, "seed": 12})[0]):
+        raise CheckFailure("seeds 11 and 12 gave the same W: the initialisation and the batches must be drawn from "
+                           "a generator seeded with `seed` (a fixed seed makes every run the same model)")
+    if torch.equal(first, call(fn, *_PROBLEMS["relu"], **{**kwargs, "batch_size": 64})[0]):
+        raise CheckFailure("batch_size 32 and 64 gave the same W: draw `batch_size` examples every step")
+    # Adam moves each parameter by about lr on its first steps, so the second step's size shows the schedule:
+    # the cosine decay over 2 steps halves the learning rate for the second step (a constant lr does not)
+    ratios = []
+    for seed in (11, 12, 13):
+        two = dict(n_hidden=1, batch_size=32, lr=1e-2, seed=seed)
+        W1, b1 = call(fn, *_PROBLEMS["relu"], steps=1, **two)
+        W2, b2 = call(fn, *_PROBLEMS["relu"], steps=2, **two)
+        ratios.append(float(torch.cat([(W2 - W1).abs().flatten(), (b2 - b1).abs().flatten()]).median()) / 1e-2)
+    if sorted(ratios)[1] > 0.75:
+        raise CheckFailure(f"with steps=2 your second update is {sorted(ratios)[1]:.2f} x lr; the cosine schedule "
+                           "makes it about 0.5 x lr: set each step's learning rate to "
+                           "lr * 0.5 * (1 + cos(pi * step / steps)) (a constant lr, or a schedule over another "
+                           "length, gives another size)")
 
 
 @exercise(CHAPTER, points=2)

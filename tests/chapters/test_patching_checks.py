@@ -245,7 +245,7 @@ def test_causal_trace_alternative():
 # ---------------------------------------------------------------------------------------------- ablation
 
 
-def ablate_variant(mean_over=0, mean_source="reference", zero_noop=False, seeded=True):
+def ablate_variant(mean_over=0, mean_source="reference", zero_noop=False, seeded=True, shared_row=False):
     def ablate(model, tokens, name, how, reference=None, generator=None):
         if how == "zero":
             return model(tokens) if zero_noop else model.run_with_hooks(tokens, [(name, patch("zero"))])
@@ -255,6 +255,8 @@ def ablate_variant(mean_over=0, mean_source="reference", zero_noop=False, seeded
         if how == "mean":
             return model.run_with_hooks(tokens, [(name, patch("mean", act.mean(mean_over)))])
         pick = torch.randint(0, len(reference), (len(tokens),), generator=generator if seeded else None)
+        if shared_row:  # one random reference row for the whole batch
+            pick = pick[:1].expand(len(tokens))
         return model.run_with_hooks(tokens, [(name, patch("replace", act[pick]))])
 
     return ablate
@@ -265,6 +267,7 @@ def ablate_variant(mean_over=0, mean_source="reference", zero_noop=False, seeded
     (ablate_variant(mean_source="tokens"), "from the `reference` tokens"),
     (ablate_variant(zero_noop=True), "sets the activation to 0"),
     (ablate_variant(seeded=False), "same generator seed"),
+    (ablate_variant(shared_row=True), "the SAME reference row"),
 ])
 def test_ablate_mistakes(fn, hint):
     assert_fails("ablate", fn, hint)

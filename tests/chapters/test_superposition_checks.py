@@ -152,12 +152,16 @@ def test_weighted_mse_loss_alternative():
 
 
 def make_trainer(ns, *, lr_scale=1.0, use_importance=True, pass_activation=True, copy_params=False,
-                 detach=True, fresh_batch=True, seeded=True):
+                 detach=True, fresh_batch=True, seeded=True, fixed_seed=False, fixed_batch=False, cosine=True):
     """A correct training loop with one switch flipped per mutant."""
 
     def train(importance, feature_probability, n_hidden, activation="relu", steps=3000, batch_size=1024,
               lr=1e-3, seed=0):
         k, n = importance.shape
+        if fixed_seed:
+            seed = 0
+        if fixed_batch:
+            batch_size = 1024
         gen = torch.Generator().manual_seed(seed if seeded else int(torch.randint(0, 10**6, ())))
         W = (torch.randn(k, n_hidden, n, generator=gen) * math.sqrt(2 / (n_hidden + n))).requires_grad_()
         b = torch.zeros(k, n, requires_grad=True)
@@ -166,7 +170,7 @@ def make_trainer(ns, *, lr_scale=1.0, use_importance=True, pass_activation=True,
         x = ns["sample_features"](batch_size, feature_probability, gen)
         for step in range(steps):
             for g in opt.param_groups:
-                g["lr"] = lr * lr_scale * 0.5 * (1 + math.cos(math.pi * step / steps))
+                g["lr"] = lr * lr_scale * (0.5 * (1 + math.cos(math.pi * step / steps)) if cosine else 1.0)
             if fresh_batch:
                 x = ns["sample_features"](batch_size, feature_probability, gen)
             x_hat = ns["toy_forward"](W, b, x, activation if pass_activation else "relu")
@@ -186,6 +190,9 @@ def make_trainer(ns, *, lr_scale=1.0, use_importance=True, pass_activation=True,
     (dict(lr_scale=1 / 30), "the reference reaches"),
     (dict(detach=False), "detached"),
     (dict(seeded=False), "same seed"),
+    (dict(fixed_seed=True), "seeds 11 and 12 gave the same W"),
+    (dict(fixed_batch=True), "batch_size 32 and 64"),
+    (dict(cosine=False), "cosine schedule"),
 ])
 def test_train_toy_models_mistakes(superposition_reference, flags, hint):
     assert_fails("train_toy_models", make_trainer(superposition_reference, **flags), hint)
