@@ -36,6 +36,7 @@ from mechinterp.course.toolkit.ioi import (
     IOIConfig,
     IOIDataset,
 )
+from mechinterp.course.toolkit.ioi import vocabulary as v1_vocabulary
 
 TRAIN_NAMES = NAMES[:32]
 # Opening clauses that name A and B once each ({A} first). Symmetric pairs come from ioi.py's clause parts.
@@ -161,8 +162,7 @@ def ioi_v2_dataset(n: int, seed: int = 0, split: str = "train", kind: str = "all
     prompts' sentence shapes from this many templates only (names, place and object still vary), so that
     (template, length) groups are large enough to average over for mean ablation."""
     rng = random.Random(seed)
-    out = IOIDataset([], [], [], [], [], names=HELDOUT_NAMES if split in ("heldout", "heldout_names")
-                     else TRAIN_NAMES)
+    out = _empty(split)
     shapes = [sample_prompt(rng, split, kind) for _ in range(pool)] if pool else None
     names = out.names
     for _ in range(n):
@@ -174,34 +174,34 @@ def ioi_v2_dataset(n: int, seed: int = 0, split: str = "train", kind: str = "all
                          {"P": rng.choice(PLACES), "O": rng.choice(OBJECTS), "order": "",
                           "C": c if shape.fill["C"] else ""})
             p.fill["order"] = p.order
-        out.prompts.append(render(p))
-        out.io.append(p.io)
-        out.s.append(p.s)
-        out.order.append(p.order)
-        out.templates.append(p.template)
-        out.fillers.append(p.fill)
+        _add(out, p)
     return out
+
+
+def _empty(split: str) -> IOIDataset:
+    return IOIDataset([], [], [], [], [], names=HELDOUT_NAMES if split in ("heldout", "heldout_names")
+                      else TRAIN_NAMES)
+
+
+def _add(out: IOIDataset, p: V2Prompt) -> None:
+    out.prompts.append(render(p))
+    out.io.append(p.io)
+    out.s.append(p.s)
+    out.order.append(p.order)
+    out.templates.append(p.template)
+    out.fillers.append(p.fill)
 
 
 def shared_decoupled(n: int, seed: int = 8, split: str = "heldout_names") -> IOIDataset:
     """Decoupled prompts (S's second mention is not the final subject; a third name is) whose every word both
     `ioi-lm`'s and `ioi-lm-v2`'s vocabularies hold, so that the two models are tested on the SAME prompts."""
-    from mechinterp.course.toolkit.ioi import vocabulary as v1_vocabulary
-
     both = set(v1_vocabulary()) & set(vocabulary())
     rng = random.Random(seed)
-    out = IOIDataset([], [], [], [], [], names=HELDOUT_NAMES if split in ("heldout", "heldout_names")
-                     else TRAIN_NAMES)
+    out = _empty(split)
     while len(out) < n:
         p = sample_prompt(rng, split, "decoupled")
-        text = render(p)
-        if all(w in both for w in text.split()):
-            out.prompts.append(text)
-            out.io.append(p.io)
-            out.s.append(p.s)
-            out.order.append(p.order)
-            out.templates.append(p.template)
-            out.fillers.append(p.fill)
+        if all(w in both for w in render(p).split()):
+            _add(out, p)
     return out
 
 
