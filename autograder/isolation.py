@@ -142,9 +142,9 @@ def _scrub_callers(frame) -> None:
         f = f.f_back
 
 
-def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: int) -> None:
+def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: int, nested: bool) -> None:
     global _IN_CHILD
-    _IN_CHILD = True
+    _IN_CHILD = not nested
     status = 0
     try:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -187,15 +187,16 @@ def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: in
         os._exit(status)
 
 
-def run_isolated(thunk: Callable[[], Any], cpu_seconds: float, seed: int = 0) -> Outcome:
-    """Run `thunk()` in a forked child with a CPU-time limit; return what happened, as plain data."""
+def run_isolated(thunk: Callable[[], Any], cpu_seconds: float, seed: int = 0, nested: bool = False) -> Outcome:
+    """Run `thunk()` in a forked child with a CPU-time limit; return what happened, as plain data. nested: the
+    child may isolate again (e.g. a whole grading run whose learner calls each get their own child)."""
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read_fd)
-        _child(write_fd, thunk, cpu_seconds, seed)
+        _child(write_fd, thunk, cpu_seconds, seed, nested)
     os.close(write_fd)
     wall = max(WALL_MIN_S, WALL_FACTOR * cpu_seconds)
     deadline = time.monotonic() + wall

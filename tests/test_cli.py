@@ -110,3 +110,17 @@ def test_zoo_list_and_verify(capsys):
     assert main(["zoo", "verify", "attn-only-2l"]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "FAIL" not in out
+
+
+def test_check_survives_a_file_that_exits_at_the_top_level_or_in_an_exercise(tmp_path, capsys):
+    top = tmp_path / "top.py"
+    top.write_text("import os\nos._exit(0)\n")
+    assert main(["check", "ioi", str(top)]) == 1
+    out = capsys.readouterr().out
+    assert "no report" in out and "os._exit" in out
+    inside = tmp_path / "inside.py"
+    inside.write_text("import os\nimport torch\n\ndef logit_diff(logits, end, io, s):\n    os._exit(0)\n\n"
+                      "def drill_circuit_order():\n    return 'c'\n")
+    assert main(["check", "ioi", str(inside)]) == 1
+    out = capsys.readouterr().out
+    assert "ended the process" in out and "drill_circuit_order" in out and "score: 1/" in out
