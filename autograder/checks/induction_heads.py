@@ -143,6 +143,9 @@ def check_head_logit_attribution(fn) -> None:
                 torch.einsum("bphm,mbp->hbp", centred / scale, W_U[:, tokens[:, 1:]]),
             "the logit that matters at position i is that of tokens[:, i + 1]":
                 torch.einsum("bphm,mbp->hbp", centred / scale, (ln_w[:, None] * W_U)[:, tokens[:, :-1]]),
+            "LayerNorm's scale is the BIASED std, sqrt(var(-1, unbiased=False) + eps): torch's .std() divides by "
+            "d - 1 (unbiased), which makes the attribution sqrt((d - 1) / d) times too small":
+                torch.einsum("bphm,mbp->hbp", centred / resid.std(-1, keepdim=True)[:, :-1, None], dirs),
         })
 
 

@@ -212,7 +212,8 @@ def head_logit_attribution(result: Tensor, final_resid: Tensor, ln_weight: Tenso
     """Direct logit attribution: each head's contribution to the logit of the true next token.
 
     The final LayerNorm is treated as linear by freezing its scale at this input: a head's output r
-    enters the logit as ((r - mean(r)) / std(final_resid)) * ln_weight @ W_U[:, next token].
+    enters the logit as ((r - mean(r)) / std(final_resid)) * ln_weight @ W_U[:, next token], where std is
+    LayerNorm's: sqrt(var + eps) with the BIASED variance (divide by d_model) and eps = `eps`.
     result: [batch, pos, head, d_model] (one layer's attn.hook_result); final_resid: [batch, pos, d_model]
     (the residual stream entering ln_final); ln_weight: [d_model]; W_U: [d_model, d_vocab];
     tokens: [batch, pos]. Returns [head, batch, pos - 1].

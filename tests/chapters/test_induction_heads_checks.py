@@ -159,6 +159,15 @@ def dla_variant(centre=True, scale=True, weight=True, shift=True):
     return dla
 
 
+def test_head_logit_attribution_unbiased_std_is_named():
+    def literal_std(result, final_resid, ln_weight, W_U, tokens, eps=1e-5):
+        scale = final_resid.std(-1, keepdim=True)[:, :-1, None]
+        centred = result[:, :-1] - result[:, :-1].mean(-1, keepdim=True)
+        return torch.einsum("bphm,mbp->hbp", centred / scale, (ln_weight[:, None] * W_U)[:, tokens[:, 1:]])
+
+    assert_fails("head_logit_attribution", literal_std, "BIASED std")
+
+
 @pytest.mark.parametrize("flags, hint", [
     (dict(centre=False), "centre each head"),
     (dict(scale=False), "divide by the final LayerNorm's scale"),
