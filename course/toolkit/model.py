@@ -136,6 +136,15 @@ class _Session:
             self.cache[name] = act.detach() if self.detach else act
         return act
 
+    def fire_edited(self, name: str, act: Tensor) -> tuple[Tensor, bool]:
+        """`fire`, and whether a hook changed the activation, by returning a new value or by editing it in place
+        (TransformerLens' idiom): for hook points whose value the forward pass must rebuild when edited."""
+        if name not in self.hooks:
+            return self.fire(name, act), False
+        before = act.clone()
+        new = self.fire(name, act)
+        return new, not torch.equal(new, before)
+
 
 class _StopForward(Exception):
     """Raised by activation_at's hook to end a forward pass early."""
@@ -427,13 +436,12 @@ class HookedModel(nn.Module):
     def _qkv_hook(self, s: _Session, p: str):
         def hook(module, args, out):
             heads = [x.reshape(*x.shape[:-1], self.n_heads, self.d_head) for x in out.split(self.d_model, dim=-1)]
-            hooked = any(p + f"attn.hook_{n}" in s.hooks for n in "qkv")
+            names = [p + f"attn.hook_{n}" for n in "qkv"]
             # hooks get copies: views of one split cannot be edited in place under autograd
-            fired = [s.fire(p + f"attn.hook_{n}", x.clone() if hooked else x) for n, x in zip("qkv", heads,
-                                                                                             strict=True)]
-            if all(a is b or torch.equal(a, b) for a, b in zip(fired, heads, strict=True)):
+            fired = [s.fire_edited(n, x.clone() if n in s.hooks else x) for n, x in zip(names, heads, strict=True)]
+            if not any(edited for _, edited in fired):
                 return None  # unchanged: leave transformers' tensor untouched
-            return torch.cat([x.reshape(*x.shape[:-2], self.d_model) for x in fired], dim=-1)
+            return torch.cat([x.reshape(*x.shape[:-2], self.d_model) for x, _ in fired], dim=-1)
         return hook
 
     def _z_hook(self, s: _Session, p: str):
@@ -447,11 +455,8 @@ class HookedModel(nn.Module):
         def hook(module, args, out):
             z = s.stash[p + "z"]  # [batch, pos, head, d_head]
             result = torch.einsum("bphd,hdm->bphm", z, self.W_O(layer))
-            before = result.clone() if p + "attn.hook_result" in s.hooks else result
-            patched = s.fire(p + "attn.hook_result", result)
-            if patched is not before and not torch.equal(patched, before):  # edited (returned or in place)
-                return patched.sum(-2) + self.b_O(layer)
-            return out
+            patched, edited = s.fire_edited(p + "attn.hook_result", result)
+            return patched.sum(-2) + self.b_O(layer) if edited else out  # edited: rebuild from the heads
         return hook
 
     @staticmethod
@@ -460,11 +465,8 @@ class HookedModel(nn.Module):
             resid_pre = s.stash[p + "resid_pre"]
             attn_out = _first(out)
             mid = attn_out + resid_pre  # the same sum, in the same order, as GPT2Block computes
-            before = mid.clone() if p + "hook_resid_mid" in s.hooks else mid
-            new_mid = s.fire(p + "hook_resid_mid", mid)
-            if new_mid is before or torch.equal(new_mid, before):
-                return out
-            return _replace_first(out, new_mid - resid_pre)
+            new_mid, edited = s.fire_edited(p + "hook_resid_mid", mid)
+            return _replace_first(out, new_mid - resid_pre) if edited else out
         return hook
 
 
