@@ -83,14 +83,17 @@ class ReferenceCalled(Exception):
     """Raised by a reference function while learner code runs (see `_trap_reference_calls`)."""
 
 
-# (chapter, exercise) being checked by `run_check`: toolkit twins of THAT exercise are refused too
-_CHECKING: list[tuple[str, str]] = []
-_LIMITS: list[float] = []  # the running check's time limit (CPU seconds per call of learner code)
-_CALLS: list[int] = []  # learner calls so far in the running check: each isolated call gets its own RNG seed
+@dataclass
+class _Running:
+    """The check `run_check` is running: its twins and forbidden functions are refused, its time limit applies
+    (CPU seconds per call of learner code), and each isolated call gets its own RNG seed (the call count)."""
+
+    check: Check | None  # None: learner code called outside run_check
+    limit_s: float
+    calls: int = 0
 
 
-def _limit_s() -> float:
-    return _LIMITS[-1] if _LIMITS else DEFAULT_TIMEOUT_S
+_RUNNING: list[_Running] = []
 
 
 def _reference_functions() -> Iterator[Any]:
@@ -99,10 +102,11 @@ def _reference_functions() -> Iterator[Any]:
     for name, module in list(sys.modules.items()):
         if module is None:
             continue
-        if name.startswith("mechinterp.course.toolkit") and _CHECKING:
+        if name.startswith("mechinterp.course.toolkit") and _RUNNING:
+            running = (_RUNNING[-1].check.chapter, _RUNNING[-1].check.exercise)
             for f in list(vars(module).values()):
                 if inspect.isfunction(f) and f.__module__ == name and \
-                        getattr(f, "__exercise_twin__", None) == _CHECKING[-1]:
+                        getattr(f, "__exercise_twin__", None) == running:
                     yield f
         if not name.startswith("mechinterp.solutions"):
             continue
@@ -146,12 +150,8 @@ def _trap_reference_calls() -> Iterator[None]:
 
 def _patch_forbidden() -> list[tuple[Any, str, Any]]:
     """Replace the running check's forbidden library functions by ones that raise ReferenceCalled."""
-    if not _CHECKING:
-        return []
-    chapter, name = _CHECKING[-1]
-    check = REGISTRY.get(chapter, {}).get(name)
     patched = []
-    for spec in check.forbidden if check else ():
+    for spec in _RUNNING[-1].check.forbidden if _RUNNING else ():
         module_name, _, path = spec.partition(":")
         try:
             owner = importlib.import_module(module_name)
@@ -227,9 +227,10 @@ def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict, ob
     if not isolation.available():
         return _invoke_observed(fn, before, given_args, given_kwargs, observe)
     # a partial, not a closure: the child blanks the locals of every frame above it (see isolation)
-    _CALLS[-1:] = [_CALLS[-1] + 1] if _CALLS else []
+    running = _RUNNING[-1] if _RUNNING else _Running(None, DEFAULT_TIMEOUT_S)
+    running.calls += 1
     outcome = isolation.run_isolated(functools.partial(_invoke_observed, fn, before, given_args, given_kwargs,
-                                                       observe), _limit_s(), seed=_CALLS[-1] if _CALLS else 0)
+                                                       observe), running.limit_s, seed=running.calls)
     if outcome.output:
         print(outcome.output, end="" if outcome.output.endswith("\n") else "\n")
     if outcome.status == "ok":
@@ -466,15 +467,11 @@ def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
         with (_Alarm(alarm), torch.random.fork_rng(devices=[]), torch.enable_grad(),
               contextlib.redirect_stderr(io.StringIO())):  # progress bars of the reference's own runs
             torch.manual_seed(0)
-            _CHECKING.append((check.chapter, check.exercise))
-            _LIMITS.append(limit)
-            _CALLS.append(0)
+            _RUNNING.append(_Running(check, limit))
             try:
                 check.func(fn)
             finally:
-                _CHECKING.pop()
-                _LIMITS.pop()
-                _CALLS.pop()
+                _RUNNING.pop()
         passed, message = True, "passed"
     except CheckFailure as e:
         message = str(e.args[0]) if e.args else "check failed"

@@ -91,10 +91,10 @@ def plain(value: Any, depth: int = 0) -> Any:
         return torch.from_numpy(np.array(value.view(np.ndarray), copy=True))
     if isinstance(value, np.generic):
         return plain(value.item(), depth + 1)
-    if isinstance(value, (list, tuple)):
-        items = [plain(v, depth + 1) for v in list.__iter__(list(value))] if isinstance(value, list) else \
-            [plain(v, depth + 1) for v in tuple.__iter__(tuple(value))]
-        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, list):  # the base types' iterators: a subclass's own __iter__ does not run
+        return [plain(v, depth + 1) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return tuple(plain(v, depth + 1) for v in tuple.__iter__(value))
     if isinstance(value, dict):
         out = {}
         for k, v in dict.items(value):
