@@ -9,6 +9,8 @@ the information "which name is repeated" is gone while grammar and positions sta
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from mechinterp.course.toolkit.circuits import (
     WANG_LOGIT_DIFF,
@@ -197,20 +199,35 @@ def findings_gpt2(device: str | torch.device = "cpu") -> list:
     ]
 
 
+@functools.lru_cache(maxsize=2)
 @torch.no_grad()
-def report(device: str | torch.device = "cpu") -> str:
-    """`mechinterp reproduce ioi` prints this before the findings: both zoo models' circuits, found by the same
-    procedure, class by class beside Wang et al.'s."""
-    from mechinterp.course.toolkit.circuits import circuit_table
+def _zoo_circuits(device: str) -> dict:
+    """Both zoo IOI models with their clean and ABC batches and the circuit `find_circuit` finds, computed once
+    per device (the report and both findings functions read them): {name: (model, batch, abc, circuit,
+    find_circuit seconds)}."""
+    import time
+
     from mechinterp.course.toolkit.ioi import encode_ioi
     from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset
     from mechinterp.course.toolkit.model import load_model
 
     v1, v2 = load_model("zoo/ioi-lm", device), load_model("zoo/ioi-lm-v2", device)
-    _, b1, abc1 = ioi_setup(v1, 200, 0, "train")
     ds2 = ioi_v2_dataset(200, seed=0, split="train", pool=10)
-    found = {"zoo/ioi-lm": find_circuit(v1, b1, abc1),
-             "zoo/ioi-lm-v2": find_circuit(v2, encode_ioi(v2, ds2), encode_ioi(v2, ds2.abc(seed=1)))}
+    out = {}
+    for name, model, (batch, abc) in (("zoo/ioi-lm", v1, ioi_setup(v1, 200, 0, "train")[1:]),
+                                      ("zoo/ioi-lm-v2", v2, (encode_ioi(v2, ds2), encode_ioi(v2, ds2.abc(seed=1))))):
+        start = time.perf_counter()
+        circuit = find_circuit(model, batch, abc)
+        out[name] = (model, batch, abc, circuit, time.perf_counter() - start)
+    return out
+
+
+def report(device: str | torch.device = "cpu") -> str:
+    """`mechinterp reproduce ioi` prints this before the findings: both zoo models' circuits, found by the same
+    procedure, class by class beside Wang et al.'s."""
+    from mechinterp.course.toolkit.circuits import circuit_table
+
+    found = {name: entry[3] for name, entry in _zoo_circuits(str(device)).items()}
     return "Circuits found by toolkit.circuits.find_circuit (same thresholds)\n" + circuit_table(found)
 
 
@@ -231,22 +248,18 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     import time
 
     from mechinterp.course.toolkit.circuits import decoupled_attention, decoupled_direct_effects, share_against_s
-    from mechinterp.course.toolkit.ioi import encode_ioi, ioi_metrics
+    from mechinterp.course.toolkit.ioi import ioi_metrics
     from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
-    from mechinterp.course.toolkit.model import load_model
     from mechinterp.solutions.findings import Finding
 
     start = time.perf_counter()
-    v1, v2 = load_model("zoo/ioi-lm", device), load_model("zoo/ioi-lm-v2", device)
+    circuits = _zoo_circuits(str(device))
+    v1, _, _, c1, _ = circuits["zoo/ioi-lm"]
+    v2, b2, abc2, c2, _ = circuits["zoo/ioi-lm-v2"]
     held = ioi_metrics(v2.hf, v2.tokenizer, ioi_v2_dataset(2000, seed=7, split="heldout"))
     shared = shared_decoupled(1000)
     dec1 = ioi_metrics(v1.hf, v1.tokenizer, shared)["accuracy"]
     dec2 = ioi_metrics(v2.hf, v2.tokenizer, shared)["accuracy"]
-    _, b1, abc1 = ioi_setup(v1, 200, 0, "train")
-    c1 = find_circuit(v1, b1, abc1)
-    ds2 = ioi_v2_dataset(200, seed=0, split="train", pool=10)
-    b2, abc2 = encode_ioi(v2, ds2), encode_ioi(v2, ds2.abc(seed=1))
-    c2 = find_circuit(v2, b2, abc2)
     looks, aims = {}, {}
     for label, m, c in (("v1", v1, c1), ("v2", v2, c2)):
         heads = c["classes"].get("s-suppression", [])
@@ -261,7 +274,7 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     qk = [max(float(-c["scores"]["paths"][(0, x)].min()) for x in "qk") for c in (c1, c2)]
     att = c2["scores"]["attention"]
     movers = c2["classes"].get("name mover", [])
-    best_end_io = max((float(att["end_io"][h]) for h, _, _ in _output_heads_of(c2)), default=0.0)
+    best_end_io = max((float(att["end_io"][h]) for h in c2["output_heads"]), default=0.0)
     p_alone = prob_of(ablate_heads(v2, b2.tokens, means, keep), b2, b2.io)
     p_full = prob_of(v2(b2.tokens), b2, b2.io)
     return [
@@ -297,28 +310,16 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     ]
 
 
-def _output_heads_of(circuit: dict) -> list:
-    dla = circuit["scores"]["dla"]
-    clean = circuit["clean_logit_diff"]
-    return [(h, float(dla[h]), None) for heads in circuit["classes"].values() for h in heads
-            if abs(float(dla[h])) >= 0.1 * clean]
-
-
 @torch.no_grad()
 def findings_ioi_lm(device: str | torch.device = "cpu") -> list:
     import time
 
     from mechinterp.course.toolkit.ioi import NAMES, ioi_metrics
-    from mechinterp.course.toolkit.model import load_model
     from mechinterp.solutions.findings import Finding
 
     start_all = time.perf_counter()
-    model = load_model("zoo/ioi-lm", device)
+    model, batch, abc, circuit, find_s = _zoo_circuits(str(device))["zoo/ioi-lm"]
     held = ioi_metrics(model.hf, model.tokenizer, ioi_dataset(2000, seed=7, split="heldout"))
-    _, batch, abc = ioi_setup(model, 200, 0, "train")
-    start = time.perf_counter()
-    circuit = find_circuit(model, batch, abc)
-    find_s = time.perf_counter() - start
     clean_ld, classes = circuit["clean_logit_diff"], circuit["classes"]
     abc_ld = float(logit_diff(model(abc.tokens), abc.end, abc.io, abc.s).mean())
     results, scale, logits = head_results_at_end(model, batch)

@@ -410,7 +410,7 @@ plt.show()
 # %% tags=["experiment"]
 from mechinterp.course.toolkit.circuits import SIGNATURES  # noqa: E402
 
-output_heads = [h for h in circuit_heads_found if abs(float(dla[h])) >= 0.1 * CLEAN_LD]
+output_heads = circuit["output_heads"]
 last_layer = max(layer for layer, _ in output_heads)
 step1 = {qkv: circuit["scores"]["paths"][(0, qkv)] for qkv in "qkv"}
 print("output heads:", ", ".join(f"{l}.{h}" for l, h in output_heads))
@@ -629,6 +629,7 @@ print(f"p(IO): full model {p_io(model(batch.tokens)):.3f}; circuit alone "
 # decoupled prompts, held-out names, every word in both vocabularies:
 
 # %% tags=["experiment"]
+from mechinterp.course.toolkit.circuits import third_name_ids  # noqa: E402
 from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled  # noqa: E402
 
 model2 = load_model("zoo/ioi-lm-v2", device)
@@ -638,7 +639,7 @@ for label, m in (("ioi-lm", model), ("ioi-lm-v2", model2)):
     dec = encode_ioi(m, decoupled)
     dec_logits = m(dec.tokens)
     ld_dec = logit_diff(dec_logits, dec.end, dec.io, dec.s)
-    c_ids = torch.tensor(m.tokenizer.convert_tokens_to_ids([f["C"] for f in decoupled.fillers]), device=device)
+    c_ids = third_name_ids(m, decoupled)
     at_end = dec_logits[torch.arange(len(dec)), dec.end]
     c_minus_io = (at_end.gather(1, c_ids[:, None]) - at_end.gather(1, dec.io[:, None].to(device))).mean()
     print(f"{label:>10}: IO above the repeated name in {float((ld_dec > 0).float().mean()):.1%} of prompts, "

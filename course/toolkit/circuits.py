@@ -212,8 +212,8 @@ def find_circuit(model: HookedModel, batch: IOIBatch, abc: IOIBatch, depth: int 
        values; a head whose path lowers the logit difference by >= 5% joins, classed by its signature attention
        (`upstream_class`: END->S2 S-inhibition, S2->S1 duplicate token, S2->S1+1 induction, S1+1->S1 previous
        token, S2->S2 current token).
-    Returns the classes, the edges found (sender, receiver input, effect), every score, and the clean logit
-    difference.
+    Returns the classes, the edges found (sender, receiver input, effect), every score, the clean logit
+    difference, and the output heads of step 1.
     """
     step1 = output_heads(model, batch)
     clean_ld, att = step1["logit_diff"], step1["attention"]
@@ -239,7 +239,8 @@ def find_circuit(model: HookedModel, batch: IOIBatch, abc: IOIBatch, depth: int 
         frontier = sorted(new)
         if not frontier:
             break
-    return {"classes": classes, "edges": edges, "scores": scores, "clean_logit_diff": clean_ld}
+    return {"classes": classes, "edges": edges, "scores": scores, "clean_logit_diff": clean_ld,
+            "output_heads": [h for h, _, _ in step1["output_heads"]]}
 
 
 def circuit_heads(classes: dict[str, list[Head]]) -> set[Head]:
@@ -302,13 +303,17 @@ def prob_of(logits: Tensor, batch: IOIBatch, ids: Tensor) -> float:
 
 
 
+def third_name_ids(model: HookedModel, ds) -> Tensor:
+    """[len(ds)] token id of each prompt's third name C (`ds.fillers[i]["C"]`, e.g. `ioi_v2.shared_decoupled`)."""
+    return torch.tensor(model.tokenizer.convert_tokens_to_ids([f["C"] for f in ds.fillers]), device=model.device)
+
+
 @torch.no_grad()
 def decoupled_attention(model: HookedModel, heads: list[Head], ds) -> tuple[list[float], list[float]]:
     """On prompts with a third name C (`ds.fillers[i]["C"]`, e.g. `ioi_v2.shared_decoupled`): each head's mean
     attention from END to S2 (the repeated name) and from END to C. Returns (to_s2, to_c), one value per head."""
     batch = encode_ioi(model, ds)
-    c_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids([f["C"] for f in ds.fillers]), device=model.device)
-    c_pos = (batch.tokens == c_ids[:, None]).float().argmax(1).cpu()
+    c_pos = (batch.tokens == third_name_ids(model, ds)[:, None]).float().argmax(1).cpu()
     names = sorted({f"blocks.{layer}.attn.hook_pattern" for layer, _ in heads})
     _, cache = model.run_with_cache(batch.tokens, names_filter=names)
     rows = torch.arange(len(batch))
@@ -326,7 +331,7 @@ def decoupled_direct_effects(model: HookedModel, heads: list[Head], ds) -> tuple
     that name. Returns (on_s, on_c), one value per head."""
     batch = encode_ioi(model, ds)
     results, scale, _ = head_results_at_end(model, batch)
-    c_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids([f["C"] for f in ds.fillers]), device=model.device)
+    c_ids = third_name_ids(model, ds)
     ln_w = model.hf.transformer.ln_f.weight
     on_s = io_logit_dla(results, scale, ln_w, model.W_U, batch.s.to(model.device))
     on_c = io_logit_dla(results, scale, ln_w, model.W_U, c_ids)
