@@ -139,13 +139,11 @@ def test_a_thread_left_running_or_patching_later_changes_nothing():
 
 
 def test_time_limits_are_cpu_time_and_a_waiting_call_is_stopped(monkeypatch):
-    start = time.perf_counter()
     passed, message = verdict(swallows_everything, timeout_s=1)
     assert not passed and "timed out after 1 s of CPU time" in message, message
     monkeypatch.setattr(isolation, "WALL_MIN_S", 2.0)
     passed, message = verdict(stops_timers_and_sleeps, timeout_s=0.2)
     assert not passed and "wall-clock" in message, message
-    assert time.perf_counter() - start < 30
     still_honest()
 
 
