@@ -33,6 +33,7 @@ import argparse
 import hashlib
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -535,7 +536,7 @@ def promoted_tokens(survey: dict, latent: int, k: int = 10) -> Tensor:
 # ------------------------------------------------------------------------------------ command line / DDP
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> bool:
     """`torchrun --nproc_per_node 2 -m mechinterp.course.toolkit.sae --preset cpu-small --out sae.safetensors`
     (or plain `python -m ...` for one process). `--synthetic N` trains on N seeded Gaussian vectors instead of a
     model's activations (what the DDP test uses); `--history FILE` writes the loss trajectory as JSON."""
@@ -579,7 +580,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"final FVE {history[-1]['fve']:.4f}, L0 {history[-1]['l0']:.1f}, "
               f"{history[-1]['seconds']:.1f} s -> {args.out}")
     if distributed:
+        dist.barrier()  # every rank waits for rank 0's save
         dist.destroy_process_group()
+    return distributed
 
 
 def sample_tokens_for(model, n_ctx: int = 128) -> Tensor:
@@ -593,4 +596,10 @@ def sample_tokens_for(model, n_ctx: int = 128) -> Tensor:
 
 
 if __name__ == "__main__":
-    main()
+    if main():
+        # A torchrun worker leaves at once once its work is saved and its group destroyed: on a loaded machine,
+        # letting the interpreter tear down gloo's threads aborts the worker about one run in ten ("terminate
+        # called without an active exception", measured under load), which fails a finished run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
