@@ -153,7 +153,9 @@ def recall(model, tokenizer, prompts: list[dict], batch_size: int = 512) -> floa
     return hits / len(prompts)
 
 
-def train_facts(cfg: FactsConfig, out: Path, log=print) -> dict:
+def train_facts(cfg: FactsConfig, out: Path, log=print, vocab: list[str] | None = None, sample=None) -> dict:
+    """Train a facts model. `vocab` and `sample(rng, facts, subjects)` (one training row) default to this
+    module's; `facts_v2` passes its own rows."""
     from mechinterp.course.toolkit.model_card import write_model_card
     from mechinterp.course.toolkit.zoo import sha256
     from safetensors.torch import save_file
@@ -162,7 +164,8 @@ def train_facts(cfg: FactsConfig, out: Path, log=print) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     facts = world(cfg.seed)
-    vocab = vocabulary()
+    vocab = vocab or vocabulary()
+    sample = sample or (lambda rng, facts, subjects: sample_row(rng, facts, subjects, cfg.p_filler))
     tokenizer = build_tokenizer(vocab)
     config = GPT2Config(vocab_size=len(vocab), n_positions=cfg.n_ctx, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                         n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
@@ -190,8 +193,8 @@ def train_facts(cfg: FactsConfig, out: Path, log=print) -> dict:
             torch.tensor(torch.pi * step / cfg.steps)).item()))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, labels = encode_rows(tokenizer, [sample_row(rng, facts, subjects, cfg.p_filler)
-                                              for _ in range(cfg.batch_size)], cfg.n_ctx)
+        ids, labels = encode_rows(tokenizer, [sample(rng, facts, subjects) for _ in range(cfg.batch_size)],
+                                  cfg.n_ctx)
         loss = model(ids, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
