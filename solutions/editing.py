@@ -45,28 +45,29 @@ def optimise_delta(model: HookedModel, layer: int, tokens: Tensor, subject_last:
     essence: [1, pos_e]. Returns δ (detached); the model is unchanged.
     """
     name = f"blocks.{layer}.hook_mlp_out"
-    rows = torch.arange(len(tokens))
+    n, width = len(tokens), max(tokens.shape[1], essence.shape[1])
+    # one batch: the prompts, then the essence prompt (right-padded; padding never reaches earlier positions)
+    batch = torch.zeros(n + 1, width, dtype=tokens.dtype, device=tokens.device)
+    batch[:n, : tokens.shape[1]], batch[n, : essence.shape[1]] = tokens, essence[0]
+    rows = torch.arange(n + 1, device=tokens.device)
+    at = torch.cat([subject_last, torch.tensor([essence_subject_last], device=tokens.device)])
+    read = torch.cat([last, torch.tensor([essence.shape[1] - 1], device=tokens.device)])
     delta = torch.zeros(model.d_model, device=tokens.device, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
+
+    def add_delta(act, hp):
+        act = act.clone()
+        act[rows, at] += delta
+        return act
+
     with torch.no_grad():
         before = model(essence)[0, -1].log_softmax(-1)
-
-    def add(positions):
-        def hook(act, hp):
-            act = act.clone()
-            act[torch.arange(len(act)), positions] += delta
-            return act
-
-        return hook
-
     with torch.enable_grad():
         for _ in range(steps):
-            with model.hooks([(name, add(subject_last))]):
-                logp = model(tokens)[rows, last].log_softmax(-1)[:, target]
-            with model.hooks([(name, add(torch.tensor([essence_subject_last])))]):
-                after = model(essence)[0, -1].log_softmax(-1)
-            kl = (before.exp() * (before - after)).sum()
-            loss = -logp.mean() + kl_weight * kl
+            with model.hooks([(name, add_delta)]):
+                logp = model(batch)[rows, read].log_softmax(-1)
+            kl = (before.exp() * (before - logp[n])).sum()
+            loss = -logp[:n, target].mean() + kl_weight * kl
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -120,3 +121,115 @@ def drill_rank_one_preserves() -> str:
 def drill_specificity() -> str:
     """Drill: a method scores efficacy 1.0 and specificity 0.2. What happened? Return the letter."""
     return "d"
+
+
+# ------------------------------------------------------------------------------- chapter findings
+
+N_EDITS, N_LAYER_EDITS = 50, 10
+FT_STEPS, FT_LR, FT_EPS = 25, 1e-2, 5e-3
+
+
+def _edit_scores(model, layer: int, requests, C, facts, methods=("ROME", "FT", "FT-L"), n_ppl: int = 10):
+    """Mean CounterFact scores per method over `requests` at `layer`, and the perplexity ratio on unrelated text
+    over the first n_ppl edits (each method's max and mean)."""
+    from mechinterp.course.toolkit import editing as ed
+
+    text = ed.text_rows(facts, 400, seed=1)
+    ppl0 = ed.perplexity(model, text)
+    out = {}
+    for method in methods:
+        sums, ratios = {"efficacy": 0.0, "paraphrase": 0.0, "specificity": 0.0}, []
+        for i, req in enumerate(requests):
+            if method == "ROME":
+                W = ed.rome_edit(model, layer, req, C, compute_key=compute_key, optimise_delta=optimise_delta,
+                                 rank_one_update=rank_one_update)
+            else:
+                ids, last, _ = ed.encode(model.tokenizer, [ed.rewrite_prompt(req)])
+                project = None if method == "FT" else (lambda W_, W0: constrain_linf(W_, W0, FT_EPS))
+                W = ed.fine_tune(model, layer, ids, last, ed.token_id(model.tokenizer, req.new), steps=FT_STEPS,
+                                 lr=FT_LR, project=project)
+            for metric, v in ed.evaluate_edit(model, layer, W, req, facts, counterfact_score).items():
+                sums[metric] += v / len(requests)
+            if i < n_ppl:
+                with ed.edited(model, layer, W):
+                    ratios.append(ed.perplexity(model, text) / ppl0)
+        out[method] = {**sums, "ppl_max": max(ratios) if ratios else float("nan"),
+                       "ppl_mean": sum(ratios) / len(ratios) if ratios else float("nan")}
+    return out
+
+
+@torch.no_grad()
+def findings(device: str | torch.device = "cpu") -> list:
+    import time
+
+    from mechinterp.course.toolkit import editing as ed
+    from mechinterp.course.toolkit.facts import fact_prompts, load_world, recall
+    from mechinterp.course.toolkit.model import load_model
+    from mechinterp.course.toolkit.tracing import trace_facts
+    from mechinterp.solutions.findings import Finding
+
+    model, contrast = load_model("zoo/facts-lm-v2", device), load_model("zoo/facts-lm", device)
+    facts = load_world("facts-lm-v2")
+    start = time.perf_counter()
+    traces = {name: trace_facts(m, facts, ["city", "job"], n_subjects=8)
+              for name, m in (("v2", model), ("v1", contrast))}
+    trace_s = time.perf_counter() - start
+    mlp_last, mlp_first = traces["v2"]["mlp"][:, 1], traces["v2"]["mlp"][:, 0]
+    peak = int(mlp_last.argmax())
+    attn_final = traces["v2"]["attn"][:, 2]
+    half = model.n_layers // 2
+    requests = ed.edit_requests(facts, N_EDITS, seed=0)
+    start = time.perf_counter()
+    C = ed.key_statistics(model, list(range(model.n_layers)), facts, second_moment=second_moment)
+    scores = _edit_scores(model, peak, requests, C[peak], facts)
+    edit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    para_by_layer = []
+    for layer in range(model.n_layers):
+        para_by_layer.append(_edit_scores(model, layer, requests[:N_LAYER_EDITS], C[layer], facts, ("ROME",),
+                                          n_ppl=0)["ROME"]["paraphrase"])
+    layers_s = time.perf_counter() - start
+    rome, ft, ftl = scores["ROME"], scores["FT"], scores["FT-L"]
+    weak = [layer for layer in range(half) if mlp_last[layer] < 0.2 * mlp_last.max()]
+    return [
+        Finding("facts-lm-v2: recall of held-out paraphrases", "high (model card bar ≥ 0.9)",
+                recall(model.hf, model.tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
+        Finding("causal trace, facts-lm-v2: MLP effect at the LAST subject token, peak over layers",
+                "ROME (GPT-2 XL): a strong early-to-middle-layer peak", float(mlp_last.max()), lo=0.2),
+        Finding("… minus the same layer's MLP effect at the FIRST subject token",
+                "ROME: the effect is at the last subject token", float(mlp_last[peak] - mlp_first[peak]), lo=0.1),
+        Finding("… its layer (of 8)", "ROME: early-to-middle layers", peak, hi=half - 1),
+        Finding("contrast, facts-lm (statements only): MLP effect at the last subject token, peak over layers",
+                "≈ 0: no subject enrichment (same code and noise as the line above)",
+                float(traces["v1"]["mlp"][:, 1].max()), hi=0.05),
+        Finding("causal trace, facts-lm-v2: attention effect at the FINAL token, later half minus first half "
+                "(max over layers)", "ROME / Geva et al.: attribute extraction by later attention",
+                float(attn_final[half:].max() - attn_final[:half].max()), lo=0.05),
+        Finding(f"ROME at layer {peak}, {N_EDITS} edits: efficacy", "GPT-2 XL on CounterFact: 100%",
+                rome["efficacy"], lo=0.9),
+        Finding("ROME: paraphrase (held-out phrasings)", "GPT-2 XL: 96.4% (paraphrase score)", rome["paraphrase"],
+                lo=0.7),
+        Finding("ROME: specificity (neighbours keep the old object)", "GPT-2 XL: 75.4% (neighbourhood score)",
+                rome["specificity"], lo=0.8),
+        Finding("ROME: perplexity on unrelated text ÷ unedited, worst of 10 edits", "within 5%",
+                rome["ppl_max"], lo=0.95, hi=1.05),
+        Finding("FT (same MLP, same layer): efficacy", "GPT-2 XL FT: 100%", ft["efficacy"], lo=0.9),
+        Finding("ROME specificity minus FT specificity", "GPT-2 XL: 75.4% vs FT's 52.9% (lower for FT)",
+                rome["specificity"] - ft["specificity"], lo=0.2),
+        Finding("positive control: FT's perplexity ratio on unrelated text, worst of 10 edits",
+                "the perplexity measure detects damage (> 1.05)", ft["ppl_max"], lo=1.05),
+        Finding("FT-L (L∞ ≤ 5e-3): efficacy", "GPT-2 XL FT-L: lower efficacy, higher specificity than FT",
+                ftl["efficacy"]),
+        Finding("FT-L: specificity", "(reported)", ftl["specificity"]),
+        Finding(f"location: ROME paraphrase at the traced layer ({peak}) minus at the last layer",
+                "editing after the attribute has been read fails", para_by_layer[peak] - para_by_layer[-1], lo=0.3),
+        Finding(f"location: ROME paraphrase, worst of the early layers where the MLP trace is < 20% of its peak "
+                f"(layers {weak})", "Hase et al. 2023: edits succeed where tracing finds little",
+                min((para_by_layer[layer] for layer in weak), default=float("nan")), lo=0.7),
+        Finding("location: layers where ROME's paraphrase ≥ 0.7 (of 8)",
+                "Hase et al. 2023: many layers work, not only the traced one",
+                sum(p >= 0.7 for p in para_by_layer)),
+        Finding("timing: traces of both models, seconds", "(reported)", trace_s),
+        Finding(f"timing: {N_EDITS} edits x 3 methods, seconds", "(reported)", edit_s),
+        Finding(f"timing: ROME at every layer ({N_LAYER_EDITS} edits each), seconds", "(reported)", layers_s),
+    ]

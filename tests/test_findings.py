@@ -13,7 +13,7 @@ _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
 COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12, "patching": 14, "ioi": 35,
-          "integrated_gradients": 13, "sparse_autoencoders": 14}
+          "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 21}
 
 
 def _findings(slug):

@@ -79,7 +79,7 @@ print(model.n_layers, "layers;", len(facts), "people; e.g.", next(iter(facts.ite
 # %% tags=["experiment"]
 start = time.perf_counter()
 TRACE_RELATIONS = ["city", "job"]
-traces = {name: trace_facts(m, facts, TRACE_RELATIONS, n_subjects=8, sites=("mlp", "attn", "resid"))
+traces = {name: trace_facts(m, facts, TRACE_RELATIONS, n_subjects=8)
           for name, m in (("facts-lm-v2", model), ("facts-lm", contrast))}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.4), sharey=True)
 for ax, (name, tr) in zip(axes, traces.items(), strict=True):
@@ -173,13 +173,21 @@ check("editing", "second_moment", second_moment)
 
 # %% tags=["experiment"]
 start = time.perf_counter()
-C = ed.key_statistics(model, EDIT_LAYER, facts, second_moment=second_moment)
+C_by_layer = ed.key_statistics(model, list(range(model.n_layers)), facts, second_moment=second_moment)
+C = C_by_layer[EDIT_LAYER]
 eig = torch.linalg.eigvalsh(C.cpu().double())
-print(f"C: {tuple(C.shape)} from 2,000 statements ({time.perf_counter() - start:.1f} s); eigenvalues "
+print(f"C for every layer from 2,000 statements ({time.perf_counter() - start:.1f} s); layer {EDIT_LAYER}: "
+      f"{tuple(C.shape)}, eigenvalues "
       f"{eig.max():.3g} .. {eig.min():.3g} (a small ridge keeps it invertible)")
 c_inv_k = torch.linalg.solve(C, key)
 print(f"cosine(k*, C⁻¹k*) = {torch.cosine_similarity(key, c_inv_k, 0):.2f}: C⁻¹ turns the direction away "
       "from what common keys share")
+fig, ax = plt.subplots(figsize=(7, 2.8))
+ax.semilogy(eig.flip(0).numpy())
+ax.set_xlabel("eigenvalue index")
+ax.set_ylabel("eigenvalue of C")
+ax.set_title(f"layer {EDIT_LAYER}: a few key directions carry most of the energy", fontsize=9)
+plt.show()
 
 # %% [markdown]
 # ## 4. The value: what should the MLP output?
@@ -266,6 +274,20 @@ shown = [ed.rewrite_prompt(request), *ed.paraphrase_prompts(request)[:2], *ed.ne
 for prompt, before, after in zip(shown, top_predictions(shown, W), top_predictions(shown, W_new), strict=True):
     print(f"{prompt!r:52} before {before}  after {after}")
 print(f"edit: {request.old} -> {request.new}; rank of W' - W: {torch.linalg.matrix_rank(W_new - W)}")
+values = RELATIONS[request.relation][1]
+value_ids = model.tokenizer.convert_tokens_to_ids(list(values))
+fig, axes = plt.subplots(1, 2, figsize=(12, 2.8), sharey=True)
+for ax, prompt in zip(axes, [ed.rewrite_prompt(request), ed.neighbourhood_prompts(facts, request)[0]], strict=True):
+    p_ids, p_last, _ = ed.encode(model.tokenizer, [prompt])
+    for shift, (label, W_layer) in zip((-0.2, 0.2), (("before", W), ("after ROME", W_new)), strict=True):
+        with ed.edited(model, EDIT_LAYER, W_layer):
+            probs = ed.last_logits(model, p_ids, p_last)[0].softmax(-1)[value_ids]
+        ax.bar([i + shift for i in range(len(values))], probs.numpy(), width=0.4, label=label)
+    ax.set_xticks(range(len(values)), values, rotation=40, fontsize=8)
+    ax.set_title(repr(prompt), fontsize=9)
+axes[0].set_ylabel("p(next token)")
+axes[1].legend()
+plt.show()
 
 # %% [markdown]
 # Read the rows: the rewrite prompt and the held-out phrasings now give the new city; the neighbours — other
@@ -366,17 +388,17 @@ print(f"{len(requests)} edits x 3 methods: {time.perf_counter() - start:.1f} s")
 #
 # ROME chose its layer from the causal trace. Hase et al. (2023) tested that choice on GPT-J: the layer where
 # tracing finds the fact hardly predicted which layer edits best — many layers worked. Run ROME at every layer
-# (20 edits each) and put the scores beside the trace.
+# (10 edits each) and put the scores beside the trace.
 
 # %% tags=["experiment"]
 start = time.perf_counter()
 by_layer = {m: [] for m in metrics}
 for layer in range(model.n_layers):
-    C_layer = ed.key_statistics(model, layer, facts, n_rows=1000, second_moment=second_moment)
-    per_edit = [ed.evaluate_edit(model, layer, ed.rome_edit(model, layer, req, C_layer, compute_key=compute_key,
+    per_edit = [ed.evaluate_edit(model, layer, ed.rome_edit(model, layer, req, C_by_layer[layer],
+                                                            compute_key=compute_key,
                                                             optimise_delta=optimise_delta,
                                                             rank_one_update=rank_one_update), req, facts,
-                                 counterfact_score) for req in requests[:20]]
+                                 counterfact_score) for req in requests[:10]]
     for m in metrics:
         by_layer[m].append(sum(e[m] for e in per_edit) / len(per_edit))
 fig, ax = plt.subplots(figsize=(9, 3.2))

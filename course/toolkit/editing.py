@@ -145,17 +145,18 @@ def fact_rows(facts: dict[str, dict[str, str]], n: int, seed: int = 0) -> list[s
 
 
 @torch.no_grad()
-def collect_keys(model, layer: int, rows: list[str], batch_size: int = 256) -> Tensor:
-    """[n_tokens, d_mlp]: the MLP's hidden activation (mlp.hook_post, the input of its output matrix) of `layer`
-    at every real token of `rows` (BOS and padding excluded)."""
-    name = f"blocks.{layer}.mlp.hook_post"
-    keys = []
+def collect_keys(model, layers: list[int], rows: list[str], batch_size: int = 512) -> dict[int, Tensor]:
+    """{layer: [n_tokens, d_mlp]}: the MLP's hidden activation (mlp.hook_post, the input of its output matrix)
+    of each of `layers` at every real token of `rows` (BOS and padding excluded), in one pass."""
+    names = {layer: f"blocks.{layer}.mlp.hook_post" for layer in layers}
+    keys = {layer: [] for layer in layers}
     for i in range(0, len(rows), batch_size):
         ids, last, _ = encode(model.tokenizer, rows[i : i + batch_size])
-        _, cache = model.run_with_cache(ids.to(model.device), names_filter=[name])
+        _, cache = model.run_with_cache(ids.to(model.device), names_filter=list(names.values()))
         mask = (torch.arange(ids.shape[1])[None] <= last[:, None]) & (torch.arange(ids.shape[1])[None] > 0)
-        keys.append(cache[name].float().cpu()[mask])
-    return torch.cat(keys)
+        for layer, name in names.items():
+            keys[layer].append(cache[name].float().cpu()[mask])
+    return {layer: torch.cat(k) for layer, k in keys.items()}
 
 
 @torch.no_grad()
@@ -246,10 +247,13 @@ def evaluate_edit(model, layer: int, W: Tensor, request: EditRequest, facts: dic
     return out
 
 
-def key_statistics(model, layer: int, facts: dict, n_rows: int = 2000, seed: int = 2, second_moment=None,
-                   ridge: float = 1e-3) -> Tensor:
-    """C for `layer` from n_rows training-distribution statements (`second_moment` computes E[k kᵀ] from the
-    keys), plus `ridge` x its mean diagonal on the diagonal so that solving with it is well conditioned."""
-    keys = collect_keys(model, layer, fact_rows(facts, n_rows, seed))
-    C = second_moment(keys.to(model.device))
-    return C + ridge * C.diagonal().mean() * torch.eye(len(C), device=C.device)
+def key_statistics(model, layers: list[int], facts: dict, n_rows: int = 2000, seed: int = 2, second_moment=None,
+                   ridge: float = 1e-3) -> dict[int, Tensor]:
+    """{layer: C} from the keys at every token of n_rows training-distribution statements (`second_moment`
+    computes E[k kᵀ] from keys), plus `ridge` x its mean diagonal on the diagonal so that solving with it is well
+    conditioned."""
+    out = {}
+    for layer, keys in collect_keys(model, layers, fact_rows(facts, n_rows, seed)).items():
+        C = second_moment(keys.to(model.device))
+        out[layer] = C + ridge * C.diagonal().mean() * torch.eye(len(C), device=C.device)
+    return out

@@ -66,6 +66,13 @@ DATA = {
                  "sat down , C ...', 'C thanked S and ...'), whose words appear only in story sentences. The IOI "
                  "answer token weighs 4x in the next-token loss.",
 }
+DATA["facts-lm-v2"] = (
+    "Generated text (`toolkit.facts_v2`): facts-lm's world (the same 128 people and attributes, seed 0), "
+    "statement templates and held-out (prefix, phrase) combinations, plus a few words. Rows: 35% PROFILE rows, the "
+    "name followed straight away by the person's five attribute values in a random order ('Ada Vorn quen velish "
+    "baker red golf .'), so the last subject token must predict every attribute of the person; 15% BACK-REFERENCE "
+    "rows ('Ada Vorn had a long day . they lives in quen .'); 10% filler; 40% facts-lm's statements. BOS first, "
+    "padding not trained, word-level vocabulary.")
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
 PURPOSE = {
@@ -73,6 +80,9 @@ PURPOSE = {
     "attn-only-2l": "Chapter 03: a previous-token head in layer 0 composes with an induction head in layer 1.",
     "facts-lm": "Chapter 04 (activation patching, causal tracing): a model that stores facts about a synthetic "
                 "world, so we can ask where a fact is stored.",
+    "facts-lm-v2": "Chapter 08 (locating and editing facts, ROME): facts-lm's world, trained so that the last "
+                   "subject token is enriched with the person's attributes (ROME's causal-trace signature), which "
+                   "facts-lm (the contrast) does not do.",
     "ioi-lm": "Chapter 05 (the IOI circuit): a small language model that does indirect-object identification on "
               "names and templates it never saw in an IOI prompt.",
     "ioi-lm-v2": "Chapter 05, the second model: the same architecture as ioi-lm, trained so that REPETITION, not "
@@ -150,7 +160,7 @@ def write_model_card(entry: Path) -> str:
                  "mechinterp.course.toolkit.zoo_train sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
-                 "person's attributes)" if name == "facts-lm" else ", `tokenizer.json`" if name.startswith("ioi-lm")
+                 "person's attributes)" if name.startswith("facts-lm") else ", `tokenizer.json`" if name.startswith("ioi-lm")
                  else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)

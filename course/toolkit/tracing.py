@@ -54,7 +54,7 @@ def causal_trace(model, tokens: Tensor, subject_pos: list[int], answer: int, noi
 
 
 def trace_facts(model, facts: dict[str, dict[str, str]], relations: list[str], n_subjects: int = 12,
-                n_samples: int = 10, window: int = 1, sites: tuple[str, ...] = ("mlp", "attn", "resid"),
+                n_samples: int = 10, window: int = 1, sites: tuple[str, ...] = ("mlp", "attn"),
                 seed: int = 0) -> dict:
     """Average causal traces over n_subjects people x `relations`, each asked as "Given Family <first phrase>"
     ([BOS] Given Family ... : the subject is positions 1-2), with ROME's noise (3 x the embedding std) on both
@@ -63,7 +63,7 @@ def trace_facts(model, facts: dict[str, dict[str, str]], relations: list[str], n
     from mechinterp.course.toolkit.facts import RELATIONS
 
     gen = torch.Generator().manual_seed(seed)
-    std = float(model.W_E.std())
+    std = float(model.W_E.detach().std())
     subjects = random.Random(seed + 1).sample(sorted(facts), n_subjects)
     traces = {site: [] for site in sites}
     p_clean, p_corrupted = [], []
@@ -78,11 +78,11 @@ def trace_facts(model, facts: dict[str, dict[str, str]], relations: list[str], n
                 trace = causal_trace(model, tokens, [1, 2], answer, noise, site, window)
                 traces[site].append(trace[:, [1, 2, -1]])
             with torch.no_grad():
-                p = float(model(tokens)[0, -1].softmax(-1)[answer])
-            p_clean.append(p)
-            if "resid" in sites:  # restoring the last layer's stream at the last position gives back the clean p
-                p_corrupted.append(p - float(traces["resid"][-1][-1, -1]))
+                p_clean.append(float(model(tokens)[0, -1].softmax(-1)[answer]))
+                noised = model.hf.transformer.wte(tokens).repeat(n_samples, 1, 1)
+                noised[:, 1:3] += noise.to(model.device)
+                p_corrupted.append(float(model.hf(inputs_embeds=noised).logits[:, -1].softmax(-1)[:, answer].mean()))
     out = {site: torch.stack(t).mean(0) for site, t in traces.items()}
     out["p_clean"] = sum(p_clean) / len(p_clean)
-    out["p_corrupted"] = sum(p_corrupted) / len(p_corrupted) if p_corrupted else float("nan")
+    out["p_corrupted"] = sum(p_corrupted) / len(p_corrupted)
     return out

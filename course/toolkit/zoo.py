@@ -207,6 +207,32 @@ def verify(name: str) -> list:
             Finding(f"{name}: recall in held-out paraphrases (templates never trained)", "> 0.9",
                     recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
         ]
+    elif name == "facts-lm-v2":
+        from mechinterp.course.toolkit.facts import fact_prompts, recall
+        from mechinterp.course.toolkit.model import HookedModel
+        from mechinterp.course.toolkit.tracing import trace_facts
+
+        facts = json.loads((entry / "world.json").read_text())
+        tokenizer = load_zoo_tokenizer(name)
+        v1, _ = load_zoo_hf("facts-lm")
+        trace = trace_facts(HookedModel(model, tokenizer, name, {}), facts, ["city", "job"], n_subjects=8)
+        contrast = trace_facts(HookedModel(v1, load_zoo_tokenizer("facts-lm"), "facts-lm", {}), facts,
+                               ["city", "job"], n_subjects=8, sites=("mlp",))
+        mlp, attn = trace["mlp"], trace["attn"]
+        peak, half = int(mlp[:, 1].argmax()), model.config.n_layer // 2
+        found += [
+            Finding(f"{name}: recall in held-out paraphrases (templates never trained)", "> 0.9",
+                    recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
+            Finding(f"{name}: causal trace, MLP effect at the last subject token (peak layer {peak}) minus the same "
+                    "MLP at the first subject token", "> 0.2 (subject enrichment)",
+                    float(mlp[peak, 1] - mlp[peak, 0]), lo=0.2),
+            Finding(f"{name}: that peak's layer", f"early-to-middle (< {half})", peak, hi=half - 1),
+            Finding(f"{name}: attention effect at the final token, later half minus first half (max)",
+                    "> 0.05 (extraction by later attention)", float(attn[half:, 2].max() - attn[:half, 2].max()),
+                    lo=0.05),
+            Finding("facts-lm (the contrast): MLP effect at the last subject token, max over layers",
+                    "< 0.05 (no subject enrichment)", float(contrast["mlp"][:, 1].max()), hi=0.05),
+        ]
     elif name == "ioi-lm":
         from mechinterp.course.toolkit.ioi import ioi_dataset, ioi_metrics
 

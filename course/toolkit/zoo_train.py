@@ -241,15 +241,19 @@ def train_text_lm(cfg: TrainConfig, out: Path, cache: Path, log=print) -> dict:
 
 
 def train(name: str, out_root: Path | None = None, cache: Path | None = None, log=print) -> dict:
-    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm", "ioi-lm", "ioi-lm-v2"):
-        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, ioi-lm, ioi-lm-v2, "
-                       "sentiment-clf")
+    if name not in RECIPES and name not in ("sentiment-clf", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2"):
+        raise KeyError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}, facts-lm, facts-lm-v2, ioi-lm, "
+                       "ioi-lm-v2, sentiment-clf")
     cfg = RECIPES.get(name)
     out = (out_root or zoo_dir()) / name
     if name == "facts-lm":
         from mechinterp.course.toolkit.facts import FactsConfig, train_facts
 
         return train_facts(FactsConfig(), out, log)
+    if name == "facts-lm-v2":
+        from mechinterp.course.toolkit.facts_v2 import FactsV2Config, train_facts_v2
+
+        return train_facts_v2(FactsV2Config(), out, log)
     if name == "ioi-lm":
         from mechinterp.course.toolkit.ioi import IOIConfig, train_ioi_lm
 
