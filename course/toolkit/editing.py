@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mechinterp.course.toolkit.facts import FILLERS, PREFIXES, RELATIONS, templates
+from mechinterp.course.toolkit.facts import FILLERS, PREFIXES, RELATIONS, held_out, templates
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,15 @@ def neighbours(facts: dict[str, dict[str, str]], request: EditRequest, k: int = 
     return same[:k]
 
 
+def rewrite_phrase(relation: str) -> int:
+    """Index of the relation phrase edits are requested with: the first whose bare form ("Given Family <phrase>",
+    no prefix) is a TRAINING combination, so no held-out paraphrase is ever used to edit."""
+    return next(k for k in range(len(RELATIONS[relation][0])) if (0, k) not in held_out(relation))
+
+
 def rewrite_prompt(request: EditRequest) -> str:
-    """The prompt the edit is requested on: the relation's first training phrasing, no prefix."""
-    return f"{request.subject} {RELATIONS[request.relation][0][0]}"
+    """The prompt the edit is requested on: the subject and the relation's rewrite phrase, no prefix."""
+    return f"{request.subject} {RELATIONS[request.relation][0][rewrite_phrase(request.relation)]}"
 
 
 def paraphrase_prompts(request: EditRequest) -> list[str]:
@@ -67,13 +73,16 @@ def paraphrase_prompts(request: EditRequest) -> list[str]:
 
 
 def neighbourhood_prompts(facts: dict[str, dict[str, str]], request: EditRequest) -> list[str]:
-    return [f"{s} {RELATIONS[request.relation][0][0]}" for s in neighbours(facts, request)]
+    phrase = RELATIONS[request.relation][0][rewrite_phrase(request.relation)]
+    return [f"{s} {phrase}" for s in neighbours(facts, request)]
 
 
 def context_prompts(request: EditRequest) -> list[str]:
-    """The rewrite prompt behind every prefix the model was trained with: ROME averages the key (and optimises
-    the value) over such contexts so the edit does not depend on what precedes the subject."""
-    return [f"{p} {rewrite_prompt(request)}".strip() for p in PREFIXES]
+    """The rewrite prompt behind every prefix it was trained with: ROME averages the key (and optimises the value)
+    over such contexts so the edit does not depend on what precedes the subject."""
+    k = rewrite_phrase(request.relation)
+    return [f"{p} {rewrite_prompt(request)}".strip() for i, p in enumerate(PREFIXES)
+            if (i, k) not in held_out(request.relation)]
 
 
 def encode(tokenizer, prompts: list[str], subject: str | None = None) -> tuple[Tensor, Tensor, Tensor]:

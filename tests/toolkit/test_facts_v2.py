@@ -56,8 +56,9 @@ def test_edit_requests_have_a_new_object_and_neighbours_that_share_the_old_one()
         assert facts[r.subject][r.relation] == r.old != r.new and r.new in F.RELATIONS[r.relation][1]
         near = ed.neighbours(facts, r)
         assert len(near) >= 2 and r.subject not in near and all(facts[s][r.relation] == r.old for s in near)
-        assert set(ed.paraphrase_prompts(r)).isdisjoint({t.format(s=r.subject)
-                                                         for t in F.templates(r.relation, "train")})
+        trained = {t.format(s=r.subject) for t in F.templates(r.relation, "train")}
+        assert set(ed.paraphrase_prompts(r)).isdisjoint(trained)
+        assert {ed.rewrite_prompt(r), *ed.context_prompts(r)} <= trained  # edits never see a paraphrase
 
 
 def test_encode_finds_the_last_subject_token_behind_every_prefix():
