@@ -66,7 +66,11 @@ def check_second_moment(fn) -> None:
         keys = torch.randn(n, d, generator=_gen(n)) + torch.linspace(0.5, 2, d)
         want = ref.second_moment(keys)
         centred = keys - keys.mean(0)
-        expect_close(call(fn, keys), want, what="second moment C", case=f"keys {[n, d]}", mistakes={
+        got = call(fn, keys)
+        if isinstance(got, Tensor) and got.shape == (n, n):
+            raise CheckFailure("C is [d_mlp, d_mlp], a sum of outer products k kᵀ over keys: keys.T @ keys / n, not "
+                               "keys @ keys.T (that is the [n, n] Gram matrix of the keys)")
+        expect_close(got, want, what="second moment C", case=f"keys {[n, d]}", mistakes={
             "C is the UNCENTRED second moment E[k kᵀ]: do not subtract the mean (ROME's statistics are not a "
             "covariance; the mean key direction is part of what the update must respect)": centred.T @ centred / n,
             "ROME's C is the uncentred E[k kᵀ] (not a covariance), averaged over n": centred.T @ centred / (n - 1),
@@ -166,6 +170,9 @@ def check_rank_one_update(fn) -> None:
         c_inv_k = torch.linalg.solve(C, key)
         residual = value - key @ W
         got = call(fn, W, key, value, C)
+        if isinstance(got, Tensor) and got.shape == want.T.shape:
+            raise CheckFailure("return W' as [d_mlp, d_model], like W: here the MLP computes key @ W (transformers' "
+                               "Conv1D layout), the transpose of the paper's W k convention")
         expect_close(got, want, what="updated W", case=f"W {[d_mlp, d_model]}", atol=1e-4, rtol=1e-4, mistakes={
             "the direction in key space is C⁻¹k*, not k*: without C⁻¹ the update disturbs the keys that C says are "
             "common (this is plain least change in Frobenius norm)": W + torch.outer(key, residual / (key @ key)),

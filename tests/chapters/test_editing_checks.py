@@ -68,6 +68,7 @@ def test_compute_key_alternative():
     (lambda k: torch.cov(k.T), "not a covariance"),
     (lambda k: k.T @ k, "(= n"),
     (lambda k: k.T @ k / (len(k) - 1), "not n − 1"),
+    (lambda k: k @ k.T / len(k), "Gram matrix"),
 ])
 def test_second_moment_mistakes(fn, hint):
     assert_fails("second_moment", fn, hint)
@@ -161,6 +162,8 @@ def update_variant(use_c=True, subtract=True, norm="kCk", c_not_inv=False):
     (update_variant(subtract=False), "subtract what the key already produces"),
     (update_variant(norm="uu"), "not by |C⁻¹k*|²"),
     (update_variant(c_not_inv=True), "used C instead of C⁻¹"),
+    (lambda W, k, v, C: (W + torch.outer(torch.linalg.solve(C, k), (v - k @ W) / (k @ torch.linalg.solve(C, k)))).T,
+     "the paper's W k convention"),
 ])
 def test_rank_one_update_mistakes(fn, hint):
     assert_fails("rank_one_update", fn, hint)
