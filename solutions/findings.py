@@ -14,6 +14,15 @@ class Finding:
     lo: float = -math.inf  # accepted range for `ours`, inclusive
     hi: float = math.inf
     unit: str = ""
+    kind: str = ""  # "sanity" for identities and checks of the machinery; otherwise inferred (see `category`)
+
+    @property
+    def category(self) -> str:
+        """"phenomenon" (a bound that fails when the effect is absent), "sanity" (an identity or a check of the
+        machinery: a test, not a finding) or "measurement" (a number with no bound, printed, never counted)."""
+        if self.kind:
+            return self.kind
+        return "measurement" if math.isinf(self.lo) and math.isinf(self.hi) else "phenomenon"
 
     @property
     def passed(self) -> bool:
@@ -32,17 +41,32 @@ class Finding:
         return f"in [{self.lo:g}, {self.hi:g}]"
 
 
+GROUPS = (("phenomenon", "Phenomena (each bound fails when the effect is absent)"),
+          ("sanity", "Sanity checks (identities and machinery: tests, not findings)"),
+          ("measurement", "Measurements (no bound: reported, not counted)"))
+
+
 def format_findings(chapter: str, findings: list[Finding]) -> str:
-    """A plain-text table: finding | paper | ours | required | pass/fail."""
-    rows = [("finding", "paper", "ours", "required", "")]
-    for f in findings:
-        rows.append((f.name, f.paper, f"{f.ours:.4g}{f.unit}", f.bound, "PASS" if f.passed else "FAIL"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    """A plain-text table per category: finding | paper | ours | required | pass/fail."""
     lines = [f"Findings — {chapter}"]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    n_pass = sum(f.passed for f in findings)
-    lines.append(f"{n_pass}/{len(findings)} findings reproduced")
+    for category, title in GROUPS:
+        group = [f for f in findings if f.category == category]
+        if not group:
+            continue
+        rows = [("finding", "paper", "ours", "required", "")]
+        for f in group:
+            status = "" if category == "measurement" else "PASS" if f.passed else "FAIL"
+            rows.append((f.name, f.paper, f"{f.ours:.4g}{f.unit}", f.bound, status))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines += ["", f"{title}:"]
+        for i, r in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+    phenomena = [f for f in findings if f.category == "phenomenon"]
+    sanity = [f for f in findings if f.category == "sanity"]
+    lines.append("")
+    lines.append(f"{sum(f.passed for f in phenomena)}/{len(phenomena)} phenomena reproduced; "
+                 f"{sum(f.passed for f in sanity)}/{len(sanity)} sanity checks pass; "
+                 f"{len(findings) - len(phenomena) - len(sanity)} measurements reported")
     return "\n".join(lines)

@@ -319,7 +319,7 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
                 hi=0.01),
         Finding("mean relative completeness gap at 300 steps ÷ at 10 steps", "< 1 (converges)",
                 float(relative[300].mean() / relative[10].mean()), hi=0.5),
-        *[Finding(f"parity with captum ({m}): max relative difference", "≤ 1e-5", v, hi=1e-5)
+        *[Finding(f"parity with captum ({m}): max relative difference", "≤ 1e-5", v, hi=1e-5, kind="sanity")
           for m, v in parity.items()],
         Finding(f"planted sentiment word is the top-attributed token ({int(plain.sum())} held-out sentences "
                 "without negation)", "≥ 0.8", float(planted_top[plain].float().mean()), lo=0.8),

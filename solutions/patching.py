@@ -265,11 +265,11 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("Gaussian-noised subject: p(answer) ÷ clean", "low (ROME: noise destroys the recall)",
                 sum(p_corrupt) / sum(p_clean), hi=0.5),
         Finding("batched patching map = naive loop: max |difference|", "≤ 1e-5", float((batched - naive).abs().max()),
-                hi=1e-5),
+                hi=1e-5, kind="sanity"),
         Finding(f"batched ÷ naive patching speed ({naive_s:.2f} s vs {batched_s:.2f} s, 8 layers x 5 positions)",
                 "report", naive_s / batched_s),
         Finding("STR denoising: restoring the last subject token's stream at layer 0 (the only token that differs)",
-                "= 1 (sanity check)", float(naive[0, LAST_SUBJECT]), lo=0.99, hi=1.01),
+                "= 1 (sanity check)", float(naive[0, LAST_SUBJECT]), lo=0.99, hi=1.01, kind="sanity"),
         Finding("STR denoising: the last subject token's stream after block 0, max over layers 1-7",
                 "ROME (GPT-2 XL): the subject's last token carries the fact into middle layers; here ≈ 0 — "
                 "layer-0 attention has already copied the name to the final token",

@@ -219,12 +219,12 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
             ("mean", lambda a: mean.expand_as(a))]}
         no_dead = sae.losses(x, dead=torch.zeros(cfg.width, dtype=torch.bool, device=x.device))["sparsity"]
     found += [
-        Finding("TopK SAE: L0 on held-out tokens == k", "= k = 32 exactly", stats["l0"], 32.0, 32.0),
-        Finding("AuxK loss when no latent is dead", "= 0", float(no_dead), 0.0, 0.0),
+        Finding("TopK SAE: L0 on held-out tokens == k", "= k = 32 exactly", stats["l0"], 32.0, 32.0, kind="sanity"),
+        Finding("AuxK loss when no latent is dead", "= 0", float(no_dead), 0.0, 0.0, kind="sanity"),
         Finding("CE recovered of the identity (splice x itself)", "= 1",
-                ce_recovered(ce["clean"], ce["clean"], ce["zero"]), 1.0, 1.0),
-        Finding("CE recovered of zero-ablation", "= 0", ce_recovered(ce["clean"], ce["zero"], ce["zero"]), 0.0, 0.0),
-        Finding("FVE of the mean predictor", "= 0", fve(x, mean.expand_as(x)), -1e-6, 1e-6),
+                ce_recovered(ce["clean"], ce["clean"], ce["zero"]), 1.0, 1.0, kind="sanity"),
+        Finding("CE recovered of zero-ablation", "= 0", ce_recovered(ce["clean"], ce["zero"], ce["zero"]), 0.0, 0.0, kind="sanity"),
+        Finding("FVE of the mean predictor", "= 0", fve(x, mean.expand_as(x)), -1e-6, 1e-6, kind="sanity"),
         Finding("text-lm cpu-small SAE (TopK k=32, width 1280): held-out FVE",
                 "≥ 0.9 (pilot 0.92; SAELens GPT-2 res-jb ≈ 0.8-0.9)", fve(x, recon), lo=0.9),
         Finding("held-out CE recovered (vs zero-ablation)", "≥ 0.95 (pilot 0.98)",

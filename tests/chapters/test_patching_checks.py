@@ -335,3 +335,15 @@ def test_drills(name, right, wrong):
     for letter, hint in wrong.items():
         assert_fails(name, lambda letter=letter: letter, hint)
     assert_fails(name, lambda: "?", "one of the letters")
+
+
+@pytest.mark.parametrize("helper", ["causal_trace", "_trace"])
+def test_the_toolkit_trace_is_refused_as_the_answer(helper):
+    from mechinterp.course.toolkit import tracing
+
+    def causal_trace(model, tokens, subject_pos, answer, noise, site):
+        if helper == "causal_trace":
+            return tracing.causal_trace(model, tokens, subject_pos, answer, noise, site)
+        return tracing._trace(model, tokens, subject_pos, answer, noise, site, 1)
+
+    assert_fails("causal_trace", causal_trace, "complete implementation")
