@@ -234,6 +234,38 @@ class HookedModel(nn.Module):
     def W_V(self, layer: int) -> Tensor:
         return self._qkv(layer, 2)
 
+    def _qkv_bias(self, layer: int, which: int) -> Tensor:
+        b = self.hf.transformer.h[layer].attn.c_attn.bias[which * self.d_model : (which + 1) * self.d_model]
+        return b.reshape(self.n_heads, self.d_head)  # [head, d_head]
+
+    def b_Q(self, layer: int) -> Tensor:
+        return self._qkv_bias(layer, 0)
+
+    def b_K(self, layer: int) -> Tensor:
+        return self._qkv_bias(layer, 1)
+
+    def b_V(self, layer: int) -> Tensor:
+        return self._qkv_bias(layer, 2)
+
+    def W_in(self, layer: int) -> Tensor:
+        return self.hf.transformer.h[layer].mlp.c_fc.weight  # [d_model, d_mlp]
+
+    def b_in(self, layer: int) -> Tensor:
+        return self.hf.transformer.h[layer].mlp.c_fc.bias  # [d_mlp]
+
+    def W_out(self, layer: int) -> Tensor:
+        return self.hf.transformer.h[layer].mlp.c_proj.weight  # [d_mlp, d_model]
+
+    def b_out(self, layer: int) -> Tensor:
+        return self.hf.transformer.h[layer].mlp.c_proj.bias  # [d_model]
+
+    @property
+    def b_U(self) -> Tensor:
+        """[d_vocab]: GPT-2's unembedding has no bias, so zeros (TransformerLens's b_U for GPT-2 is zeros too)."""
+        bias = self.hf.lm_head.bias
+        return bias if bias is not None else torch.zeros(self.hf.lm_head.weight.shape[0],
+                                                         device=self.hf.lm_head.weight.device)
+
     def W_O(self, layer: int) -> Tensor:
         W = self.hf.transformer.h[layer].attn.c_proj.weight  # [d_model (= head * d_head), d_model]
         return W.reshape(self.n_heads, self.d_head, self.d_model)  # [head, d_head, d_model]

@@ -261,3 +261,28 @@ def test_transformerlens_hook_conventions(model):
     assert not torch.allclose(model(tokens), clean)  # the stale hook is active
     model.reset_hooks()
     assert torch.equal(model(tokens), clean)
+
+
+def test_per_layer_biases_and_mlp_weights_reproduce_the_hooked_activations():
+    """b_Q/b_K/b_V, W_in/b_in/W_out/b_out and b_U in TransformerLens's shapes, checked against the forward pass."""
+    import torch
+    from mechinterp.course.toolkit.model import load_model
+
+    model = load_model("zoo/facts-lm-v2", "cpu")
+    tokens = torch.randint(1, model.d_vocab, (2, 6), generator=torch.Generator().manual_seed(0))
+    layer = 1
+    names = [f"blocks.{layer}.ln1.hook_normalized", f"blocks.{layer}.attn.hook_q", f"blocks.{layer}.attn.hook_v",
+             f"blocks.{layer}.ln2.hook_normalized", f"blocks.{layer}.mlp.hook_pre", f"blocks.{layer}.hook_mlp_out"]
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens, names_filter=names)
+        x1, x2 = cache[names[0]], cache[names[3]]
+        q = torch.einsum("bpd,hde->bphe", x1, model.W_Q(layer)) + model.b_Q(layer)
+        v = torch.einsum("bpd,hde->bphe", x1, model.W_V(layer)) + model.b_V(layer)
+        pre = x2 @ model.W_in(layer) + model.b_in(layer)
+        out = model.hf.transformer.h[layer].mlp.act(pre) @ model.W_out(layer) + model.b_out(layer)
+    assert model.b_K(layer).shape == (model.n_heads, model.d_head)
+    torch.testing.assert_close(q, cache[names[1]])
+    torch.testing.assert_close(v, cache[names[2]])
+    torch.testing.assert_close(pre, cache[names[4]])
+    torch.testing.assert_close(out, cache[names[5]])
+    assert model.b_U.shape == (model.d_vocab,) and not model.b_U.any()
