@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
-COUNTS = {"superposition": 12, "probing": 11, "induction_heads": 12, "patching": 14, "ioi": 35,
+COUNTS = {"superposition": 12, "probing": 15, "induction_heads": 12, "patching": 14, "ioi": 35,
           "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 21}
 
 

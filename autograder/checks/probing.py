@@ -164,6 +164,42 @@ def check_group_split(fn) -> None:
             raise CheckFailure("the groups were assigned in id order (first ids to train, last to test): shuffle them")
 
 
+def _hold_out_variant(types, split, fraction, seed, pool="test", drop_train=True, drop_test=True, floor=False):
+    candidates = types[split == 2].unique() if pool == "test" else types.unique()
+    order = torch.randperm(len(candidates), generator=_gen(seed))
+    k = int(fraction * len(candidates)) if floor else round(fraction * len(candidates))
+    held = torch.isin(types, candidates[order[:k]])
+    out = split.clone()
+    if drop_test:
+        out[(split == 2) & ~held] = -1
+    if drop_train:
+        out[(split != 2) & held] = -1
+    return out
+
+
+@exercise(CHAPTER, points=1)
+def check_hold_out_types(fn) -> None:
+    for case, fraction in enumerate((0.3, 0.45)):
+        g = _gen(30 + case)
+        types = torch.randint(0, 50, (400,), generator=g) * 2 + 3  # ids with gaps; most types in every split
+        split = torch.randint(0, 3, (400,), generator=g)
+        split[types > 80] = 0  # types that never occur in the test split
+        want = ref.hold_out_types(types, split, fraction, 5)
+        got = _tensor(call(fn, types, split, fraction, 5), "the split")
+        args = (types, split, fraction, 5)
+        expect_close(got, want, what="split", case=f"fraction {fraction}", mistakes={
+            "hold out types drawn from the TEST examples' types (types[split == 2].unique()), not from every type":
+                _hold_out_variant(*args, pool="all"),
+            "the probe must never see a held-out type: set train and validation examples of held-out types to -1":
+                _hold_out_variant(*args, drop_train=False),
+            "keep in the test split only examples of held-out types: set the other test examples to -1":
+                _hold_out_variant(*args, drop_test=False),
+            "hold out round(fraction * n_test_types) types, not int(...)": _hold_out_variant(*args, floor=True),
+        }, check_dtype=False)
+        if not torch.equal(got, call(fn, types, split, fraction, 5)):
+            raise CheckFailure("the same seed gave a different split: seed a torch.Generator with `seed`")
+
+
 @exercise(CHAPTER, points=1)
 def check_majority_accuracy(fn) -> None:
     for seed, (n_train, n_test, k) in enumerate([(50, 40, 3), (200, 30, 5), (9, 9, 2)]):

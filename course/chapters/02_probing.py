@@ -338,8 +338,84 @@ for name, curves in sweeps.items():
 #   rise in later layers, after attention has had the chance to look back for an open quote or bracket.
 #   The random-init model stays at baseline at every depth.
 #
-# Contextual properties appear deeper than lexical ones — the same ordering Tenney et al. (2019) found in
-# BERT ("BERT rediscovers the classical NLP pipeline"), at a far smaller scale.
+# On this split, contextual properties appear deeper than lexical ones — the ordering Tenney et al. (2019)
+# found in BERT ("BERT rediscovers the classical NLP pipeline"). Before believing the part-of-speech half of
+# that, ask which words the test set contains.
+#
+# ### Exercise 4.2 — `hold_out_types`
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
+#
+# Part of speech is (nearly) a fixed function of the word, and almost every test token is a word the probe
+# saw in training: a probe can score well by *memorising words*, which the embeddings make easy. To ask whether
+# the model represents part of speech in a way that extends to words the probe never saw, hold out word
+# **types**: the test set keeps only tokens of held-out types, and training never sees those types.
+
+# %% tags=["exercise"]
+def hold_out_types(types: Tensor, split: Tensor, fraction: float, seed: int) -> Tensor:
+    """Make the test set about word TYPES the probe never saw in training.
+
+    types: [n] token-type (vocabulary id) of each example; split: [n] 0/1/2 (e.g. from group_split). Take the
+    distinct types of the TEST examples in sorted order, shuffle them with torch.randperm and a generator seeded
+    by `seed`, and hold out the first round(fraction * n_test_types). Return a copy of split in which test
+    examples of other types, and train/validation examples of held-out types, are -1 (unused). Returns [n] long.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% tags=["check"]
+check("probing", "hold_out_types", hold_out_types)
+
+# %% tags=["experiment"]
+pos = labels["part of speech"]
+type_split = hold_out_types(windows.flatten(), split.flatten(), 0.5, seed=0).view(split.shape)
+
+
+def memorisation_accuracy(lab: Tensor, train: Tensor, test: Tensor) -> float:
+    """Predict each test token's most frequent TRAINING label for its word type (the majority label for types
+    never seen in training): a probe that only memorises words."""
+    n_types = int(windows.max()) + 1
+    counts = torch.zeros(n_types, int(lab.max()) + 1)
+    counts.index_put_((windows[train], lab[train]), torch.ones(int(train.sum())), accumulate=True)
+    guess = counts.argmax(-1)
+    guess[counts.sum(-1) == 0] = torch.bincount(lab[train]).argmax()
+    return float((guess[windows[test]] == lab[test]).float().mean())
+
+
+def sweep_on(acts, lab, k, on_split):
+    train, test = subsample((lab >= 0) & (on_split == 0), 8000), (lab >= 0) & (on_split == 2)
+    return [accuracy(linear_fit(a[train], lab[train], k), a[test], lab[test]) for a in acts]
+
+
+curves = {"window split": sweeps["part of speech"]["text-lm"],
+          "held-out word types": sweep_on(resid, pos, n_classes["part of speech"], type_split)}
+baselines = {}
+for name, sp in (("window split", split), ("held-out word types", type_split)):
+    train, test = (pos >= 0) & (sp == 0), (pos >= 0) & (sp == 2)
+    baselines[name] = {"majority": majority_accuracy(pos[train], pos[test]),
+                       "memorise words": memorisation_accuracy(pos, train, test)}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
+for ax, (name, accs) in zip(axes, curves.items(), strict=True):
+    ax.plot(depths, accs, marker="o", label="linear probe")
+    for (base, v), style in zip(baselines[name].items(), ("--", ":"), strict=True):
+        ax.axhline(v, color="0.5", ls=style, label=base)
+    ax.set_title(f"part of speech, {name}")
+    ax.set_xlabel("depth")
+axes[0].set_ylabel("probe test accuracy")
+axes[0].legend(fontsize=8)
+plt.show()
+for name, accs in curves.items():
+    print(f"{name:20s} by depth {[round(a, 3) for a in accs]}; " +
+          ", ".join(f"{k} {v:.3f}" for k, v in baselines[name].items()))
+
+# %% [markdown]
+# On the window split, memorising each training word's most frequent tag already scores about as well as the
+# best probe, and the embeddings (depth 0) — one vector per word — are the easiest place to memorise. With the
+# test words held out (half of the test split's word types), memorisation falls back to the majority class,
+# and the curve changes shape: depth 0 loses its lead, and the probe does best a few layers in, where the model
+# has combined the word with its context. The test set is now small (about a thousand tokens), so one draw is
+# noisy: `mechinterp reproduce probing` averages two draws and compares the change with the window split's. What survives: part of speech is decodable far above the majority class even for words the probe
+# never saw; what does not: "part of speech is best at the embeddings" — that was a property of the split.
 #
 # ## 5. Is the probe telling the truth? Control tasks and selectivity
 #
@@ -557,9 +633,11 @@ def drill_selectivity() -> str:
 check("probing", "drill_selectivity", drill_selectivity)
 
 # %% [markdown]
-# **Drill 3.** In a trained transformer, where do you expect a probe for a *lexical* property (the word's
-# part of speech) and one for a *contextual* property (inside a quotation) to peak?
-# - **a.** Lexical at or near the embeddings; contextual in later layers, after attention has looked back.
+# **Drill 3.** In a trained transformer, probed on a split whose test tokens are words the probe also saw in
+# training, where do you expect a probe for a *lexical* property (the word's part of speech) and one for a
+# *contextual* property (inside a quotation) to peak?
+# - **a.** Lexical at or near the embeddings (one vector per word: easy to memorise); contextual in later
+#   layers, after attention has looked back.
 # - **b.** Both at the last layer, where the model is most trained.
 # - **c.** Contextual at the embeddings, lexical at the last layer.
 # - **d.** Both at the embeddings: later layers only mix information.

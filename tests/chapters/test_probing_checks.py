@@ -445,3 +445,43 @@ def test_drills(name, right, wrong):
     for letter, hint in wrong.items():
         assert_fails(name, lambda letter=letter: letter, hint)
     assert_fails(name, lambda: "e", "one of the letters")
+
+
+# ------------------------------------------------------------------------------------ hold_out_types
+
+
+def held_variant(pool="test", drop_train=True, drop_test=True, floor=False):
+    def hold_out_types(types, split, fraction, seed):
+        pool_types = types[split == 2].unique() if pool == "test" else types.unique()
+        order = torch.randperm(len(pool_types), generator=torch.Generator().manual_seed(seed))
+        k = int(fraction * len(pool_types)) if floor else round(fraction * len(pool_types))
+        held = torch.isin(types, pool_types[order[:k]])
+        out = split.clone()
+        if drop_test:
+            out[(split == 2) & ~held] = -1
+        if drop_train:
+            out[(split != 2) & held] = -1
+        return out
+
+    return hold_out_types
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (held_variant(pool="all"), "drawn from the TEST examples' types"),
+    (held_variant(drop_train=False), "never see a held-out type"),
+    (held_variant(drop_test=False), "only examples of held-out types"),
+    (held_variant(floor=True), "not int(...)"),
+])
+def test_hold_out_types_mistakes(fn, hint):
+    assert_fails("hold_out_types", fn, hint)
+
+
+def test_hold_out_types_alternative():
+    def hold_out_types(types, split, fraction, seed):  # python sets and a list comprehension
+        test_types = sorted(set(types[split == 2].tolist()))
+        order = torch.randperm(len(test_types), generator=torch.Generator().manual_seed(seed)).tolist()
+        held = {test_types[i] for i in order[: round(fraction * len(test_types))]}
+        return torch.tensor([(-1 if (t in held) != (s == 2) else s) for t, s in zip(types.tolist(), split.tolist(),
+                                                                                     strict=True)])
+
+    assert_passes("hold_out_types", hold_out_types)
