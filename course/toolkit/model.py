@@ -329,7 +329,11 @@ class HookedModel(nn.Module):
         """Logits [batch, pos, d_vocab] (runs the active hooks, if any)."""
         if isinstance(tokens, str):
             tokens = self.to_tokens(tokens)
-        return self.hf(self._validate(tokens), attention_mask=attention_mask).logits
+        tokens = self._validate(tokens)
+        # explicit position ids, one row per sequence: hook_pos_embed is [batch, pos, d_model] as in
+        # TransformerLens (transformers would compute [1, pos] and broadcast)
+        positions = torch.arange(tokens.shape[-1], device=tokens.device).expand(tokens.shape[0], -1)
+        return self.hf(tokens, attention_mask=attention_mask, position_ids=positions).logits
 
     @contextlib.contextmanager
     def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]] = (), cache: ActivationCache | None = None,

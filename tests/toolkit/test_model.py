@@ -286,3 +286,24 @@ def test_per_layer_biases_and_mlp_weights_reproduce_the_hooked_activations():
     torch.testing.assert_close(pre, cache[names[4]])
     torch.testing.assert_close(out, cache[names[5]])
     assert model.b_U.shape == (model.d_vocab,) and not model.b_U.any()
+
+
+def test_hook_pos_embed_has_a_batch_axis_and_patching_one_row_changes_only_that_row():
+    import torch
+    from mechinterp.course.toolkit.model import load_model
+
+    model = load_model("zoo/attn-only-2l", "cpu")
+    tokens = torch.randint(0, model.d_vocab, (3, 10), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens, names_filter=["hook_pos_embed"])
+        assert cache["hook_pos_embed"].shape == (3, 10, model.d_model)
+        assert torch.equal(cache["hook_pos_embed"][0], model.W_pos[:10])
+
+        def zero_row_1(act, hook):
+            act = act.clone()
+            act[1] = 0
+            return act
+
+        with model.hooks([("hook_pos_embed", zero_row_1)]):
+            edited = model(tokens)
+    assert torch.equal(edited[[0, 2]], logits[[0, 2]]) and not torch.allclose(edited[1], logits[1])
