@@ -12,7 +12,7 @@ import torch
 from mechinterp.course.toolkit.activations import residual_stream
 from mechinterp.course.toolkit.labels import POS_CLASSES, bracket_labels, load_pos_lexicon, pos_labels, vocab_strings
 from mechinterp.course.toolkit.model import HookedModel, load_model, randomly_initialised
-from mechinterp.course.toolkit.probes import mlp_probe, subsample
+from mechinterp.course.toolkit.probes import memorisation_accuracy, mlp_probe, subsample
 from mechinterp.course.toolkit.zoo import heldout_ids
 from mechinterp.solutions.findings import Finding
 from torch import Tensor, nn
@@ -267,16 +267,6 @@ def direction_ablation_effects(model: HookedModel, tokens: Tensor, layer: int, d
     return {"probe_targets": float(probe[targets].mean()), "random_targets": float(rand[:, targets].mean()),
             "probe_others": float(probe[~targets].mean()), "random_others": float(rand[:, ~targets].mean()),
             "n_targets": int(targets.sum())}
-
-
-def memorisation_accuracy(types: Tensor, labels: Tensor, train: Tensor, test: Tensor) -> float:
-    """A probe that only memorises words: each test token gets its type's most frequent TRAINING label (the
-    training majority for types never seen). types, labels: same shape; train, test: boolean masks."""
-    counts = torch.zeros(int(types.max()) + 1, int(labels.max()) + 1)
-    counts.index_put_((types[train], labels[train]), torch.ones(int(train.sum())), accumulate=True)
-    guess = counts.argmax(-1)
-    guess[counts.sum(-1) == 0] = torch.bincount(labels[train]).argmax()
-    return float((guess[types[test]] == labels[test]).float().mean())
 
 
 # ------------------------------------------------------------------------------- chapter findings

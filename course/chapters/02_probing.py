@@ -58,7 +58,7 @@ from mechinterp.course.toolkit.activations import residual_stream
 from mechinterp.course.toolkit.labels import (POS_CLASSES, bracket_labels, load_pos_lexicon, pos_labels,
                                               vocab_strings)
 from mechinterp.course.toolkit.model import HookedModel, randomly_initialised
-from mechinterp.course.toolkit.probes import accuracy, mlp_probe, subsample
+from mechinterp.course.toolkit.probes import accuracy, memorisation_accuracy, mlp_probe, subsample
 from mechinterp.course.toolkit.zoo import heldout_ids
 
 device = get_device()
@@ -301,8 +301,8 @@ def linear_fit(x, y, k):
     return lambda z: (z @ W + b).argmax(-1)
 
 
-def sweep(acts, lab, k, fit=linear_fit):
-    train, test = subsample((lab >= 0) & (split == 0), 8000), (lab >= 0) & (split == 2)
+def sweep(acts, lab, k, fit=linear_fit, on_split=split):
+    train, test = subsample((lab >= 0) & (on_split == 0), 8000), (lab >= 0) & (on_split == 2)
     return [accuracy(fit(a[train], lab[train], k), a[test], lab[test]) for a in acts]
 
 
@@ -371,29 +371,13 @@ pos = labels["part of speech"]
 type_split = hold_out_types(windows.flatten(), split.flatten(), 0.5, seed=0).view(split.shape)
 
 
-def memorisation_accuracy(lab: Tensor, train: Tensor, test: Tensor) -> float:
-    """Predict each test token's most frequent TRAINING label for its word type (the majority label for types
-    never seen in training): a probe that only memorises words."""
-    n_types = int(windows.max()) + 1
-    counts = torch.zeros(n_types, int(lab.max()) + 1)
-    counts.index_put_((windows[train], lab[train]), torch.ones(int(train.sum())), accumulate=True)
-    guess = counts.argmax(-1)
-    guess[counts.sum(-1) == 0] = torch.bincount(lab[train]).argmax()
-    return float((guess[windows[test]] == lab[test]).float().mean())
-
-
-def sweep_on(acts, lab, k, on_split):
-    train, test = subsample((lab >= 0) & (on_split == 0), 8000), (lab >= 0) & (on_split == 2)
-    return [accuracy(linear_fit(a[train], lab[train], k), a[test], lab[test]) for a in acts]
-
-
 curves = {"window split": sweeps["part of speech"]["text-lm"],
-          "held-out word types": sweep_on(resid, pos, n_classes["part of speech"], type_split)}
+          "held-out word types": sweep(resid, pos, n_classes["part of speech"], on_split=type_split)}
 baselines = {}
 for name, sp in (("window split", split), ("held-out word types", type_split)):
     train, test = (pos >= 0) & (sp == 0), (pos >= 0) & (sp == 2)
     baselines[name] = {"majority": majority_accuracy(pos[train], pos[test]),
-                       "memorise words": memorisation_accuracy(pos, train, test)}
+                       "memorise words": memorisation_accuracy(windows, pos, train, test)}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
 for ax, (name, accs) in zip(axes, curves.items(), strict=True):
     ax.plot(depths, accs, marker="o", label="linear probe")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mechinterp.course.toolkit.facts import FILLERS, PREFIXES, RELATIONS, held_out, templates
+from mechinterp.course.toolkit.facts import FILLERS, PREFIXES, RELATIONS, held_out, sample_row, templates
 
 
 @dataclass(frozen=True)
@@ -145,12 +145,7 @@ def fact_rows(facts: dict[str, dict[str, str]], n: int, seed: int = 0) -> list[s
     """n training-distribution statements "[prefix] Given Family <phrase> answer .": text to estimate the key
     statistics C = E[k kᵀ] from."""
     rng = random.Random(seed)
-    subjects = sorted(facts)
-    rows = []
-    for _ in range(n):
-        s, r = rng.choice(subjects), rng.choice(list(RELATIONS))
-        rows.append(f"{rng.choice(templates(r, 'train')).format(s=s)} {facts[s][r]} .")
-    return rows
+    return [sample_row(rng, facts, sorted(facts), p_filler=0.0) for _ in range(n)]
 
 
 @torch.no_grad()

@@ -42,3 +42,13 @@ def mlp_probe(x: Tensor, y: Tensor, n_classes: int | None = None, hidden: int = 
 
 def accuracy(predict, x: Tensor, y: Tensor) -> float:
     return float((predict(x) == y).float().mean())
+
+
+def memorisation_accuracy(types: Tensor, labels: Tensor, train: Tensor, test: Tensor) -> float:
+    """A probe that only memorises words: each test token gets its type's most frequent TRAINING label (the
+    training majority for types never seen). types, labels: same shape; train, test: boolean masks."""
+    counts = torch.zeros(int(types.max()) + 1, int(labels.max()) + 1)
+    counts.index_put_((types[train], labels[train]), torch.ones(int(train.sum())), accumulate=True)
+    guess = counts.argmax(-1)
+    guess[counts.sum(-1) == 0] = torch.bincount(labels[train]).argmax()
+    return float((guess[types[test]] == labels[test]).float().mean())

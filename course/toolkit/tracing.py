@@ -16,6 +16,7 @@ SITE_HOOKS = {"resid": "blocks.{layer}.hook_resid_post", "attn": "blocks.{layer}
 
 
 @exercise_twin("patching", "causal_trace")
+@torch.no_grad()
 def causal_trace(model, tokens: Tensor, subject_pos: list[int], answer: int, noise: Tensor, site: str,
                  window: int = 1) -> Tensor:
     """[n_layers, pos] indirect effects for one prompt tokens [1, pos]: p(answer) at the last position when the
@@ -23,13 +24,6 @@ def causal_trace(model, tokens: Tensor, subject_pos: list[int], answer: int, noi
     [n_samples, len(subject_pos), d_model], minus p(answer) with no restoration. With `window` > 1 the row for
     layer l restores layers l - window//2 .. l + (window-1)//2 (clipped) together, as ROME does for MLPs and
     attention."""
-    with torch.no_grad():
-        return _trace(model, tokens, subject_pos, answer, noise, site, window)
-
-
-@exercise_twin("patching", "causal_trace")
-def _trace(model, tokens: Tensor, subject_pos: list[int], answer: int, noise: Tensor, site: str,
-           window: int) -> Tensor:
     n_samples, n_pos, n_layers = noise.shape[0], tokens.shape[1], model.n_layers
     names = [SITE_HOOKS[site].format(layer=layer) for layer in range(n_layers)]
     noise = noise.to(model.device)

@@ -337,13 +337,16 @@ def test_drills(name, right, wrong):
     assert_fails(name, lambda: "?", "one of the letters")
 
 
-@pytest.mark.parametrize("helper", ["causal_trace", "_trace"])
-def test_the_toolkit_trace_is_refused_as_the_answer(helper):
+@pytest.mark.parametrize("unwrapped", [False, True])
+def test_the_toolkit_trace_is_refused_as_the_answer(unwrapped):
+    """Also when called past its no_grad decorator (the harness traps the decorated function itself)."""
+    import inspect
+
     from mechinterp.course.toolkit import tracing
 
+    helper = inspect.unwrap(tracing.causal_trace) if unwrapped else tracing.causal_trace
+
     def causal_trace(model, tokens, subject_pos, answer, noise, site):
-        if helper == "causal_trace":
-            return tracing.causal_trace(model, tokens, subject_pos, answer, noise, site)
-        return tracing._trace(model, tokens, subject_pos, answer, noise, site, 1)
+        return helper(model, tokens, subject_pos, answer, noise, site)
 
     assert_fails("causal_trace", causal_trace, "complete implementation")
