@@ -45,6 +45,10 @@ def chapters() -> dict[str, Chapter]:
     return found
 
 
+class UnknownName(KeyError):
+    """An unknown chapter or exercise name (a KeyError; the CLI reports exactly these as usage errors)."""
+
+
 def get_chapter(name: str) -> Chapter:
     """Accept a slug ('superposition'), a number ('1', '01') or a stem ('01_superposition')."""
     table = chapters()
@@ -53,4 +57,4 @@ def get_chapter(name: str) -> Chapter:
         if key in (ch.slug, ch.stem, str(ch.number), f"{ch.number:02d}"):
             return ch
     listing = ", ".join(f"{c.number:02d} {c.slug}" for c in table.values())
-    raise KeyError(f"unknown chapter {name!r}; chapters: {listing}")
+    raise UnknownName(f"unknown chapter {name!r}; chapters: {listing}")

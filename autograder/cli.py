@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from mechinterp.autograder.chapters import chapters, get_chapter
+from mechinterp.autograder.chapters import UnknownName, chapters, get_chapter
 
 
 def _selected(names: list[str] | None) -> list:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except KeyError as e:
+    except UnknownName as e:  # a mistyped chapter or exercise; any other error keeps its traceback
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
 

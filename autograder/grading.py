@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from mechinterp.autograder.chapters import get_chapter
+from mechinterp.autograder.chapters import UnknownName, get_chapter
 from mechinterp.autograder.harness import CheckFailure, Report, run_check
 
 
@@ -34,7 +34,7 @@ def check(chapter: str, exercise: str, fn: Any) -> None:
     ch = get_chapter(chapter)
     checks = ch.checks()
     if exercise not in checks:
-        raise KeyError(f"chapter {ch.slug!r} has no exercise {exercise!r}; exercises: {', '.join(checks)}")
+        raise UnknownName(f"chapter {ch.slug!r} has no exercise {exercise!r}; exercises: {', '.join(checks)}")
     result = run_check(checks[exercise], fn)
     if not result.passed:
         raise CheckFailure(f"{exercise}: {result.message}")

@@ -16,7 +16,6 @@ from torch import Tensor
 from tqdm import tqdm
 
 NOT_REPRESENTED, DEDICATED, SUPERPOSED = 0, 1, 2
-PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")
 
 
 # --------------------------------------------------------------------------------------- exercises

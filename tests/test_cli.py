@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
 from mechinterp.autograder.chapters import get_chapter
 from mechinterp.autograder.cli import main
@@ -88,6 +89,18 @@ def test_check_python_file_full_marks(tmp_path, capsys):
 def test_unknown_chapter_is_a_clear_error(capsys):
     assert main(["check", "nope", "x.ipynb"]) == 2
     assert "unknown chapter 'nope'; chapters: 01 superposition" in capsys.readouterr().err
+
+
+def test_a_key_error_inside_a_command_keeps_its_traceback(monkeypatch):
+    """Only an unknown name is a usage error (exit 2); a bug raising KeyError is not reported as "error: 'x'"."""
+    import mechinterp.autograder.cli as cli
+
+    def broken(args):
+        return {}["x"]
+
+    monkeypatch.setattr(cli, "_cmd_reproduce", broken)
+    with pytest.raises(KeyError, match="x"):
+        cli.main(["reproduce", "superposition"])
 
 
 def test_nbgrader_init_layout(tmp_path, capsys):

@@ -2,9 +2,9 @@
 
 `load_model` and friends are imported lazily: chapters that need no transformer stay quick to start."""
 
-from mechinterp.course.toolkit.device import get_device, seed_everything
+from mechinterp.course.toolkit.device import get_device
 
-__all__ = ["get_device", "seed_everything", "load_model", "patch", "HookedModel", "ActivationCache"]
+__all__ = ["get_device", "load_model", "patch", "HookedModel", "ActivationCache"]
 
 
 def __getattr__(name: str):

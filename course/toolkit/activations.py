@@ -57,7 +57,7 @@ def collect(model, tokens: Tensor, names: list[str], batch_size: int = 32, cache
     out = {n: torch.cat(p) for n, p in parts.items()}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one name per process: two writers never clash
         save_file({n: t.contiguous() for n, t in out.items()}, tmp)
         tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache file
     return out

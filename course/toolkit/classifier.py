@@ -40,10 +40,6 @@ class Classifier:
         return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
 
     @property
-    def special_ids(self) -> list[int]:
-        return sorted(self.tokenizer.all_special_ids)
-
-    @property
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
-
 from mechinterp.course.toolkit.facts import FILLERS, PREFIXES, RELATIONS, held_out, sample_row, templates
+from torch import Tensor
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
     with model.hooks([("blocks.0.attn.hook_z", zero_ablate(head=3))]):
         logits = model(tokens)
 
-Hook names follow TransformerLens (documented in `HOOK_NAMES_DOC`). Each name is served by a PyTorch forward
+Hook names follow TransformerLens 3.9 (listed at the end of this docstring). Each name is served by a PyTorch forward
 (pre-)hook on the HF module that computes it, registered only while a cache or patch needs it, so outside
 `run_with_cache` / `hooks(...)` the model runs exactly as transformers runs it. Attention patterns come from
 an eager attention function registered with transformers' AttentionInterface.
@@ -28,9 +28,11 @@ from transformers import AttentionInterface, GPT2LMHeadModel
 HookFn = Callable[[Tensor, "HookPoint"], Tensor | None]
 
 HOOK_NAMES_DOC = """
+hook_tokens                               [batch, pos]            the token ids (an edit changes the input)
 hook_embed, hook_pos_embed                [batch, pos, d_model]
 blocks.{l}.hook_resid_pre                 [batch, pos, d_model]   residual stream entering block l
-blocks.{l}.ln1.hook_normalized            [batch, pos, d_model]
+blocks.{l}.ln1.hook_scale                 [batch, pos, 1]         sqrt(var + eps) of the block's input
+blocks.{l}.ln1.hook_normalized            [batch, pos, d_model]   centred / scale, BEFORE the gain and bias
 blocks.{l}.attn.hook_q / hook_k / hook_v  [batch, pos, head, d_head]
 blocks.{l}.attn.hook_attn_scores          [batch, head, query, key]  scaled, masked, before softmax
 blocks.{l}.attn.hook_pattern              [batch, head, query, key]  attention probabilities
@@ -38,11 +40,14 @@ blocks.{l}.attn.hook_z                    [batch, pos, head, d_head]  pattern @ 
 blocks.{l}.attn.hook_result               [batch, pos, head, d_model] each head's output, z_h @ W_O[h]
 blocks.{l}.hook_attn_out                  [batch, pos, d_model]   sum of hook_result + b_O
 blocks.{l}.hook_resid_mid                 [batch, pos, d_model]   resid_pre + attn_out
-blocks.{l}.ln2.hook_normalized, blocks.{l}.mlp.hook_pre / hook_post   (models with MLPs)
+blocks.{l}.ln2.hook_scale / hook_normalized, blocks.{l}.mlp.hook_pre / hook_post   (models with MLPs)
 blocks.{l}.hook_mlp_out                   [batch, pos, d_model]   (models with MLPs)
 blocks.{l}.hook_resid_post                [batch, pos, d_model]   = hook_resid_pre of block l + 1
-ln_final.hook_normalized                  [batch, pos, d_model]   input to the unembedding
+ln_final.hook_scale / hook_normalized     as ln1 (before ln_final's gain and bias)
+unembed.hook_in                           [batch, pos, d_model]   input to the unembedding (after ln_final)
+unembed.hook_out                          [batch, pos, d_vocab]   the logits
 """
+__doc__ += "\nHook points:\n" + HOOK_NAMES_DOC
 
 
 @dataclass(frozen=True)
@@ -188,16 +193,17 @@ class HookedModel(nn.Module):
         return self.hf.config
 
     def _list_hook_names(self) -> list[str]:
-        names = ["hook_embed", "hook_pos_embed"]
-        per_layer = ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
+        names = ["hook_tokens", "hook_embed", "hook_pos_embed"]
+        per_layer = ["hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
                      "attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "attn.hook_result",
                      "hook_attn_out", "hook_resid_mid"]
         if not self.attn_only:
-            per_layer += ["ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"]
+            per_layer += ["ln2.hook_scale", "ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"]
         per_layer += ["hook_resid_post"]
         for layer in range(self.n_layers):
             names += [f"blocks.{layer}.{n}" for n in per_layer]
-        return names + ["ln_final.hook_normalized"]
+        return names + ["ln_final.hook_scale", "ln_final.hook_normalized",
+                        "unembed.hook_in", "unembed.hook_out"]
 
     def check_hook_name(self, name: str) -> None:
         if name not in self.hook_names:
@@ -330,6 +336,8 @@ class HookedModel(nn.Module):
         if isinstance(tokens, str):
             tokens = self.to_tokens(tokens)
         tokens = self._validate(tokens)
+        if self._session is not None and self._session.wants("hook_tokens"):
+            tokens = self._validate(self._session.fire("hook_tokens", tokens.clone()))  # never edit the caller's ids
         # explicit position ids, one row per sequence: hook_pos_embed is [batch, pos, d_model] as in
         # TransformerLens (transformers would compute [1, pos] and broadcast)
         positions = torch.arange(tokens.shape[-1], device=tokens.device).expand(tokens.shape[0], -1)
@@ -437,7 +445,7 @@ class HookedModel(nn.Module):
             block.attn._mi_session = s if (s.wants(p + "attn.hook_attn_scores") or s.wants(p + "attn.hook_pattern")) \
                 else None
             handles.append(block.register_forward_pre_hook(self._resid_pre_hook(s, p), with_kwargs=True))
-            on_output(block.ln_1, p + "ln1.hook_normalized")
+            self._ln_hooks(s, block.ln_1, p + "ln1.")
             if any(s.wants(p + f"attn.hook_{x}") for x in "qkv"):
                 handles.append(block.attn.c_attn.register_forward_hook(self._qkv_hook(s, p)))
             if s.wants(p + "attn.hook_z") or s.wants(p + "attn.hook_result"):
@@ -448,14 +456,35 @@ class HookedModel(nn.Module):
             if s.wants(p + "hook_resid_mid"):
                 handles.append(block.attn.register_forward_hook(self._resid_mid_hook(s, p)))
             if not self.attn_only:
-                on_output(block.ln_2, p + "ln2.hook_normalized")
+                self._ln_hooks(s, block.ln_2, p + "ln2.")
                 on_output(block.mlp.c_fc, p + "mlp.hook_pre")
                 if s.wants(p + "mlp.hook_post"):
                     handles.append(block.mlp.c_proj.register_forward_pre_hook(
                         lambda m, args, name=p + "mlp.hook_post": (s.fire(name, args[0]), *args[1:])))
                 on_output(block.mlp, p + "hook_mlp_out")
             on_output(block, p + "hook_resid_post")
-        on_output(t.ln_f, "ln_final.hook_normalized")
+        self._ln_hooks(s, t.ln_f, "ln_final.")
+        if s.wants("unembed.hook_in"):
+            handles.append(self.hf.lm_head.register_forward_pre_hook(
+                lambda m, args: (s.fire("unembed.hook_in", args[0]), *args[1:])))
+        on_output(self.hf.lm_head, "unembed.hook_out")
+
+    @staticmethod
+    def _ln_hooks(s: _Session, ln: nn.LayerNorm, prefix: str) -> None:
+        """`hook_scale` and `hook_normalized` as TransformerLens 3.x computes them: the input centred, divided by
+        sqrt(var + eps), BEFORE the gain and bias. Unedited, transformers' own LayerNorm output is kept."""
+        scale_name, norm_name = prefix + "hook_scale", prefix + "hook_normalized"
+        if not (s.wants(scale_name) or s.wants(norm_name)):
+            return
+
+        def hook(module, args, out):
+            centred = args[0] - args[0].mean(-1, keepdim=True)
+            scale, edited_scale = s.fire_edited(scale_name, (centred.pow(2).mean(-1, keepdim=True) + module.eps).sqrt())
+            normalized, edited = s.fire_edited(norm_name, centred / scale)
+            if not (edited or edited_scale):
+                return None
+            return normalized * module.weight + module.bias
+        s.handles.append(ln.register_forward_hook(hook))
 
     @staticmethod
     def _resid_pre_hook(s: _Session, p: str):

@@ -7,9 +7,8 @@ from __future__ import annotations
 import random
 
 import torch
-from torch import Tensor
-
 from mechinterp.course.toolkit.twins import exercise_twin
+from torch import Tensor
 
 SITE_HOOKS = {"resid": "blocks.{layer}.hook_resid_post", "attn": "blocks.{layer}.hook_attn_out",
               "mlp": "blocks.{layer}.hook_mlp_out"}

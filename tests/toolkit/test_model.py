@@ -64,7 +64,9 @@ def test_cache_recomposes_the_forward_pass(model):
         assert float(pattern.triu(1).abs().max()) == 0.0  # causal
         v = c[p + "attn.hook_v"]
         torch.testing.assert_close(c[p + "attn.hook_z"], torch.einsum("bhqk,bkhd->bqhd", pattern, v))
-        q = torch.einsum("bpm,hmd->bphd", c[p + "ln1.hook_normalized"], model.W_Q(layer))
+        ln1 = model.hf.transformer.h[layer].ln_1
+        x = c[p + "ln1.hook_normalized"] * ln1.weight + ln1.bias  # hook_normalized is before the affine
+        q = torch.einsum("bpm,hmd->bphd", x, model.W_Q(layer))
         q = q + model.hf.transformer.h[layer].attn.c_attn.bias[: model.d_model].reshape(model.n_heads, -1)
         torch.testing.assert_close(q, c[p + "attn.hook_q"], atol=1e-5, rtol=1e-5)
     if model.attn_only:
@@ -72,7 +74,14 @@ def test_cache_recomposes_the_forward_pass(model):
     else:
         torch.testing.assert_close(c["blocks.0.hook_resid_mid"] + c["blocks.0.hook_mlp_out"],
                                    c["blocks.0.hook_resid_post"])
-    torch.testing.assert_close(c["ln_final.hook_normalized"] @ model.W_U, logits, atol=1e-5, rtol=1e-5)
+    final = c["ln_final.hook_normalized"] * model.ln_final.weight + model.ln_final.bias
+    torch.testing.assert_close(final @ model.W_U, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c["unembed.hook_in"], final, atol=1e-5, rtol=1e-5)
+    assert torch.equal(c["unembed.hook_out"], logits) and torch.equal(c["hook_tokens"], TOKENS)
+    resid = c.stack("hook_resid_post")[-1]  # LayerNorm recomposed from hook_scale: TransformerLens 3.x's split
+    centred = resid - resid.mean(-1, keepdim=True)
+    torch.testing.assert_close(c["ln_final.hook_normalized"] * c["ln_final.hook_scale"], centred, atol=1e-5,
+                               rtol=1e-5)
 
 
 def test_matches_transformers_own_attention(model):
@@ -182,7 +191,7 @@ def test_per_head_weights_reproduce_attention(model):
         plain.hf.transformer.h[layer].ln_1.weight.uniform_(0.5, 1.5)  # a non-trivial gain to fold in
         plain.hf.transformer.h[layer].attn.c_attn.bias[:64] = 0
     _, c0 = plain.run_with_cache(TOKENS, names_filter=lambda n: n.startswith(f"blocks.{layer}."))
-    x = c0[f"blocks.{layer}.ln1.hook_normalized"] / plain.hf.transformer.h[layer].ln_1.weight  # before the gain
+    x = c0[f"blocks.{layer}.ln1.hook_normalized"]  # before the gain, as the folded circuit expects
     scores = torch.einsum("bqm,hmn,bkn->bhqk", x, plain.W_QK(layer), x) / 8**0.5
     causal = torch.ones(20, 20, dtype=torch.bool).tril()
     torch.testing.assert_close(scores[..., causal], c0[f"blocks.{layer}.attn.hook_attn_scores"][..., causal],
@@ -224,13 +233,13 @@ def test_in_place_edits_count_like_returned_ones_at_every_hook_point(model):
     clean = model(tokens)
 
     def returned(act, hook):
-        return act * 0.5
+        return act // 2 if hook.name == "hook_tokens" else act * 0.5
 
     def in_place(act, hook):
-        act.mul_(0.5)
+        act.floor_divide_(2) if hook.name == "hook_tokens" else act.mul_(0.5)
 
     def in_place_returned(act, hook):
-        act.mul_(0.5)
+        in_place(act, hook)
         return act
 
     for name in model.hook_names:
@@ -275,7 +284,9 @@ def test_per_layer_biases_and_mlp_weights_reproduce_the_hooked_activations():
              f"blocks.{layer}.ln2.hook_normalized", f"blocks.{layer}.mlp.hook_pre", f"blocks.{layer}.hook_mlp_out"]
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens, names_filter=names)
-        x1, x2 = cache[names[0]], cache[names[3]]
+        block = model.hf.transformer.h[layer]  # hook_normalized is before each LayerNorm's gain and bias
+        x1 = cache[names[0]] * block.ln_1.weight + block.ln_1.bias
+        x2 = cache[names[3]] * block.ln_2.weight + block.ln_2.bias
         q = torch.einsum("bpd,hde->bphe", x1, model.W_Q(layer)) + model.b_Q(layer)
         v = torch.einsum("bpd,hde->bphe", x1, model.W_V(layer)) + model.b_V(layer)
         pre = x2 @ model.W_in(layer) + model.b_in(layer)
