@@ -132,7 +132,7 @@ def _cmd_nbgrader(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from mechinterp.course.toolkit import get_device
-    from mechinterp.solutions.findings import format_findings
+    from mechinterp.course.toolkit.findings import format_findings
 
     selected = _selected(args.chapters)
     failed = 0
@@ -166,7 +166,7 @@ def _cmd_zoo(args) -> int:
         card = train(args.name, out, Path(args.cache) if args.cache else None)
         print(f"trained {args.name} in {card['train_seconds'] / 60:.1f} min")
         return 0
-    from mechinterp.solutions.findings import format_findings
+    from mechinterp.course.toolkit.findings import format_findings
 
     failed = 0
     for name in [args.name] if args.name else zoo.zoo_names():

@@ -12,7 +12,7 @@ import torch
 from mechinterp.course.toolkit.data import repeated_random_tokens
 from mechinterp.course.toolkit.model import HookedModel, load_model, patch
 from mechinterp.course.toolkit.zoo import heldout_ids
-from mechinterp.solutions.findings import Finding
+from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor
 
 # --------------------------------------------------------------------------------------- exercises

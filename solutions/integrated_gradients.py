@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 from mechinterp.course.toolkit.classifier import Classifier, load_classifier, reinitialised
-from mechinterp.solutions.findings import Finding
+from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")

@@ -185,7 +185,7 @@ def drill_negative_name_mover() -> str:
 def findings_gpt2(device: str | torch.device = "cpu") -> list:
     """Online only (GPT-2 small from the hub): Wang et al.'s headline numbers through the same code."""
     from mechinterp.course.toolkit.model import load_model
-    from mechinterp.solutions.findings import Finding
+    from mechinterp.course.toolkit.findings import Finding
 
     summary = gpt2_summary(load_model("gpt2", device))
     movers = [h for h, _, cls in summary["output_heads"] if cls == "name mover"]
@@ -250,7 +250,7 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     from mechinterp.course.toolkit.circuits import decoupled_attention, decoupled_direct_effects, share_against_s
     from mechinterp.course.toolkit.ioi import ioi_metrics
     from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
-    from mechinterp.solutions.findings import Finding
+    from mechinterp.course.toolkit.findings import Finding
 
     start = time.perf_counter()
     circuits = _zoo_circuits(str(device))
@@ -315,7 +315,7 @@ def findings_ioi_lm(device: str | torch.device = "cpu") -> list:
     import time
 
     from mechinterp.course.toolkit.ioi import NAMES, ioi_metrics
-    from mechinterp.solutions.findings import Finding
+    from mechinterp.course.toolkit.findings import Finding
 
     start_all = time.perf_counter()
     model, batch, abc, circuit, find_s = _zoo_circuits(str(device))["zoo/ioi-lm"]

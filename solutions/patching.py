@@ -230,7 +230,7 @@ def findings(device: str | torch.device = "cpu") -> list:
     import time
 
     from mechinterp.course.toolkit.facts import fact_prompts, recall
-    from mechinterp.solutions.findings import Finding
+    from mechinterp.course.toolkit.findings import Finding
 
     model, facts, clean, corrupt, good, bad = _setup(device)
     _, clean_cache = model.run_with_cache(clean)

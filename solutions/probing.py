@@ -14,7 +14,7 @@ from mechinterp.course.toolkit.labels import POS_CLASSES, bracket_labels, load_p
 from mechinterp.course.toolkit.model import HookedModel, load_model, randomly_initialised
 from mechinterp.course.toolkit.probes import memorisation_accuracy, mlp_probe, subsample
 from mechinterp.course.toolkit.zoo import heldout_ids
-from mechinterp.solutions.findings import Finding
+from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor, nn
 
 # --------------------------------------------------------------------------------------- exercises

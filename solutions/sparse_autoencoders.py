@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.solutions.findings import Finding
+from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor
 
 # ----------------------------------------------------------------------------------- 1. ground truth

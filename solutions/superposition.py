@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
-from mechinterp.solutions.findings import Finding
+from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor
 from tqdm import tqdm
 

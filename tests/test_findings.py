@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from mechinterp.autograder.chapters import chapters
-from mechinterp.solutions.findings import format_findings
+from mechinterp.course.toolkit.findings import format_findings
 
 pytestmark = pytest.mark.slow
 _CACHE: dict = {}

@@ -88,3 +88,10 @@ def test_pyproject_lists_every_package():
             rel = init.parent.relative_to(REPO / top)
             found.add(".".join([name, *rel.parts]))
     assert found == set(config["packages"])
+
+
+def test_the_toolkit_never_imports_the_answers():
+    """Learners use the toolkit; it must not depend on (or reveal) `mechinterp.solutions`."""
+    root = Path(__file__).resolve().parents[1] / "course" / "toolkit"
+    offenders = [p.name for p in root.glob("*.py") if "mechinterp.solutions" in p.read_text()]
+    assert offenders == []

@@ -172,7 +172,7 @@ INDUCTION_MIN, PREV_TOKEN_MIN, NO_INDUCTION_MAX = 0.4, 0.4, 0.2
 
 def verify(name: str) -> list:
     """Re-measure the phenomena a zoo entry is shipped for; a list of Findings (checksum first)."""
-    from mechinterp.solutions.findings import Finding
+    from mechinterp.course.toolkit.findings import Finding
 
     entry = zoo_dir() / name
     model, card = load_zoo_hf(name)

@@ -12,7 +12,7 @@ def test_gpt2_small_reproduces_the_ioi_headlines():
     reason = None if _in_local_cache("gpt2") else _reachable("gpt2")
     if reason is not None:
         pytest.skip(f"the Hugging Face hub is not reachable: {reason}")
-    from mechinterp.solutions.findings import format_findings
+    from mechinterp.course.toolkit.findings import format_findings
     from mechinterp.solutions.ioi import findings_gpt2
 
     found = findings_gpt2("cpu")
