@@ -164,9 +164,9 @@ def findings(device: str | torch.device = "cpu") -> list:
 
     from mechinterp.course.toolkit import editing as ed
     from mechinterp.course.toolkit.facts import fact_prompts, load_world, recall
+    from mechinterp.course.toolkit.findings import Finding
     from mechinterp.course.toolkit.model import load_model
     from mechinterp.course.toolkit.tracing import trace_facts
-    from mechinterp.course.toolkit.findings import Finding
 
     model, contrast = load_model("zoo/facts-lm-v2", device), load_model("zoo/facts-lm", device)
     facts = load_world("facts-lm-v2")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 from mechinterp.course.toolkit.data import repeated_random_tokens
-from mechinterp.course.toolkit.model import HookedModel, load_model, patch
-from mechinterp.course.toolkit.zoo import heldout_ids
 from mechinterp.course.toolkit.findings import Finding
+from mechinterp.course.toolkit.model import HookedModel, load_model, patch, randomly_initialised
+from mechinterp.course.toolkit.zoo import heldout_ids
 from torch import Tensor
 
 # --------------------------------------------------------------------------------------- exercises
@@ -203,31 +203,55 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
     outside = [(l, h) for l in range(2) for h in range(m2.n_heads) if (l, h) not in circuit]
     worst_outside = {how: max(float(inc[l, h]) for l, h in outside) for how, inc in increase.items()}
     k_comp = k_composition(m2).cpu()
+    # contrasts: the same architecture with fresh weights (scores of an untrained model)
+    r2 = randomly_initialised(m2, 0)
+    rs2 = head_scores(r2, tokens2)
+    _, rcache = r2.run_with_cache(tokens2, names_filter="blocks.0.attn.hook_pattern")
+    r_offsets = offset_scores(rcache["blocks.0.attn.hook_pattern"]).cpu()
+    r_comp = k_composition(r2).cpu()
     text_lm = load_model("zoo/text-lm", device)
     ids = heldout_ids("text-lm")[: 16 * text_lm.n_ctx].view(16, text_lm.n_ctx).to(text_lm.device)
     lens = logit_lens(text_lm, ids).mean((1, 2)).cpu()  # [n_layers + 1]
+    r_lens = logit_lens(randomly_initialised(text_lm, 0), ids).mean((1, 2)).cpu()
+
+    def monotone(curve):
+        return float(all(b > a for a, b in zip(curve, curve[1:], strict=False)))
+
+    def final_best(curve):
+        return float(int(curve.argmax()) == len(curve) - 1)
+
+    ratio2 = s2["second_half_loss"] / s2["first_half_loss"]
+    ratio1 = s1["second_half_loss"] / s1["first_half_loss"]
+    fresh = "attn-only-2l re-initialised (same architecture, fresh weights)"
+    margin = {"zero": 0.05, "mean": 0.5}
     return [
         Finding("attn-only-2l: best layer-1 induction score", "> 0.4 (Olsson et al.: induction heads)",
-                float(s2["induction"][1].max()), lo=0.4),
+                float(s2["induction"][1].max()), lo=0.4, contrast=float(s1["induction"].max()),
+                contrast_name="attn-only-1l (cannot compose)"),
         Finding("attn-only-2l: best layer-0 previous-token score", "> 0.4 (the K-composition partner)",
-                float(s2["prev"][0].max()), lo=0.4),
-        Finding("attn-only-2l: repeated-half / first-half loss", "< 0.5 (in-context copying)",
-                s2["second_half_loss"] / s2["first_half_loss"], hi=0.5),
+                float(s2["prev"][0].max()), lo=0.4, contrast=float(rs2["prev"][0].max()), contrast_name=fresh),
+        Finding("attn-only-2l: repeated-half / first-half loss", "< 0.5 (in-context copying)", ratio2, hi=0.5,
+                contrast=ratio1, contrast_name="attn-only-1l"),
         Finding("attn-only-1l: best induction score of any head", "< 0.2 (cannot compose)",
-                float(s1["induction"].max()), hi=0.2),
-        Finding("attn-only-1l: repeated-half / first-half loss", "≈ 1 (no in-context copying)",
-                s1["second_half_loss"] / s1["first_half_loss"], lo=0.8),
+                float(s1["induction"].max()), hi=0.2, contrast=float(s2["induction"][1].max()),
+                contrast_name="attn-only-2l, same detector (the positive control)"),
+        Finding("attn-only-1l: repeated-half / first-half loss", "≈ 1 (no in-context copying)", ratio1, lo=0.8,
+                contrast=ratio2, contrast_name="attn-only-2l (the positive control)"),
         Finding(f"attn-only-2l: head 0.{two_back} attends two tokens back", "— (this model's extra component)",
-                float(offsets[two_back, 1]), lo=0.4),
-        *[Finding(f"{how}-ablating induction head 1.{ind_head}: repeated-half loss increase minus the largest "
-                  f"increase from any of the {len(outside)} non-circuit heads", "> 0 (the circuit matters most)",
-                  float(increase[how][1, ind_head]) - worst_outside[how], lo=0.0) for how in ("zero", "mean")],
+                float(offsets[two_back, 1]), lo=0.4, contrast=float(r_offsets[:, 1].max()), contrast_name=fresh),
+        *[Finding(f"{how}-ablating induction head 1.{ind_head}: repeated-half loss increase (nats), at least "
+                  f"{margin[how]} above the largest from any of the {len(outside)} non-circuit heads",
+                  "the circuit matters most", float(increase[how][1, ind_head]), lo=worst_outside[how] + margin[how],
+                  contrast=worst_outside[how], contrast_name="the largest non-circuit head's increase")
+          for how in ("zero", "mean")],
         Finding(f"mean-ablating previous-token head 0.{prev_head}: repeated-half loss increase (nats)",
-                "large (breaks every induction head)", float(increase["mean"][0, prev_head]), lo=1.0),
+                "large (breaks every induction head)", float(increase["mean"][0, prev_head]), lo=1.0,
+                contrast=worst_outside["mean"], contrast_name="the largest non-circuit head's increase"),
         Finding(f"K-composition 0.{prev_head} -> 1.{ind_head} minus the median over all pairs", "> 0",
-                float(k_comp[prev_head, ind_head] - k_comp.median()), lo=0.0),
+                float(k_comp[prev_head, ind_head] - k_comp.median()), lo=0.05,
+                contrast=float(r_comp[prev_head, ind_head] - r_comp.median()), contrast_name=fresh),
         Finding("text-lm logit lens: log-prob of the true token improves at every layer", "monotone",
-                float(all(b > a for a, b in zip(lens, lens[1:], strict=False))), 1.0, 1.0),
-        Finding("text-lm logit lens: final layer is the best", "final layer best",
-                float(int(lens.argmax()) == len(lens) - 1), 1.0, 1.0),
+                monotone(lens), 1.0, 1.0, contrast=monotone(r_lens), contrast_name="text-lm re-initialised"),
+        Finding("text-lm logit lens: final layer is the best", "final layer best", final_best(lens), 1.0, 1.0,
+                contrast=final_best(r_lens), contrast_name="text-lm re-initialised"),
     ]

@@ -184,8 +184,8 @@ def drill_negative_name_mover() -> str:
 
 def findings_gpt2(device: str | torch.device = "cpu") -> list:
     """Online only (GPT-2 small from the hub): Wang et al.'s headline numbers through the same code."""
-    from mechinterp.course.toolkit.model import load_model
     from mechinterp.course.toolkit.findings import Finding
+    from mechinterp.course.toolkit.model import load_model
 
     summary = gpt2_summary(load_model("gpt2", device))
     movers = [h for h, _, cls in summary["output_heads"] if cls == "name mover"]
@@ -248,9 +248,9 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     import time
 
     from mechinterp.course.toolkit.circuits import decoupled_attention, decoupled_direct_effects, share_against_s
+    from mechinterp.course.toolkit.findings import Finding
     from mechinterp.course.toolkit.ioi import ioi_metrics
     from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
-    from mechinterp.course.toolkit.findings import Finding
 
     start = time.perf_counter()
     circuits = _zoo_circuits(str(device))
@@ -314,8 +314,8 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
 def findings_ioi_lm(device: str | torch.device = "cpu") -> list:
     import time
 
-    from mechinterp.course.toolkit.ioi import NAMES, ioi_metrics
     from mechinterp.course.toolkit.findings import Finding
+    from mechinterp.course.toolkit.ioi import NAMES, ioi_metrics
 
     start_all = time.perf_counter()
     model, batch, abc, circuit, find_s = _zoo_circuits(str(device))["zoo/ioi-lm"]

@@ -10,7 +10,7 @@ clean activation; noising = run the clean prompt and insert one corrupted activa
 from __future__ import annotations
 
 import torch
-from mechinterp.course.toolkit.model import HookedModel
+from mechinterp.course.toolkit.model import HookedModel, randomly_initialised
 from torch import Tensor
 
 SITES = {"resid": "blocks.{layer}.hook_resid_pre", "attn": "blocks.{layer}.hook_attn_out",
@@ -226,6 +226,31 @@ def average_traces(model: HookedModel, facts: dict, n_facts: int = 40, n_samples
 
 
 @torch.no_grad()
+def noise_elsewhere(model: HookedModel, facts: dict, position: int = 0, n_facts: int = 40, n_samples: int = 10,
+                    seed: int = 0) -> float:
+    """The contrast for the subject noise: p(answer) ÷ clean with the SAME noise (one token's worth) added to the
+    embedding at `position` (default the BOS token) instead of the subject's."""
+    from mechinterp.course.toolkit.facts import answer_ids, prompt_tokens, str_pairs
+
+    gen = torch.Generator().manual_seed(seed)
+    std = float(model.W_E.std())
+    noised, clean = 0.0, 0.0
+    for subject, _ in str_pairs(facts, RELATION, n_facts, seed=1):
+        tokens = prompt_tokens(model.tokenizer, TEMPLATE, [subject]).to(model.device)
+        answer = int(answer_ids(model.tokenizer, facts, RELATION, [subject])[0])
+        noise = subject_noise((n_samples, model.d_model), std, gen).to(model.device)
+        clean += float(model(tokens)[0, -1].softmax(-1)[answer])
+        def add_noise(act, hook, noise=noise):
+            act = act.clone()
+            act[:, position] += noise
+            return act
+
+        with model.hooks([("hook_embed", add_noise)]):
+            noised += float(model(tokens.expand(n_samples, -1))[:, -1].softmax(-1)[:, answer].mean())
+    return noised / clean
+
+
+@torch.no_grad()
 def findings(device: str | torch.device = "cpu") -> list:
     import time
 
@@ -258,12 +283,24 @@ def findings(device: str | torch.device = "cpu") -> list:
     aie, p_clean, p_corrupt = average_traces(model, facts)
     trace_s = time.perf_counter() - start
     total_effect = (sum(p_clean) - sum(p_corrupt)) / len(p_clean)
+    fresh = randomly_initialised(model, 0)
+    shuffle = torch.Generator().manual_seed(0)
+
+    def shuffled_r(site):  # the contrast: the same correlation against a shuffled attribution map
+        flat = approx[site].flatten()
+        flat = flat[torch.randperm(len(flat), generator=shuffle)]
+        return float(torch.corrcoef(torch.stack([flat, real[site].flatten()]))[0, 1])
+
     return [
         Finding("facts-lm: recall of held-out paraphrases", "high", recall(model.hf, model.tokenizer,
-                fact_prompts(facts, "heldout")), lo=0.9),
-        Finding("clean p(answer) (40 traced facts, mean)", "high", sum(p_clean) / len(p_clean), lo=0.8),
+                fact_prompts(facts, "heldout")), lo=0.9,
+                contrast=recall(fresh.hf, model.tokenizer, fact_prompts(facts, "heldout")),
+                contrast_name="facts-lm re-initialised"),
+        Finding("clean p(answer) (40 traced facts, mean)", "high", sum(p_clean) / len(p_clean), lo=0.8,
+                contrast=sum(p_corrupt) / len(p_corrupt), contrast_name="the same facts, subject noised"),
         Finding("Gaussian-noised subject: p(answer) ÷ clean", "low (ROME: noise destroys the recall)",
-                sum(p_corrupt) / sum(p_clean), hi=0.5),
+                sum(p_corrupt) / sum(p_clean), hi=0.5, contrast=noise_elsewhere(model, facts),
+                contrast_name="the same noise on the BOS token instead"),
         Finding("batched patching map = naive loop: max |difference|", "≤ 1e-5", float((batched - naive).abs().max()),
                 hi=1e-5, kind="sanity"),
         Finding(f"batched ÷ naive patching speed ({naive_s:.2f} s vs {batched_s:.2f} s, 8 layers x 5 positions)",
@@ -273,18 +310,24 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("STR denoising: the last subject token's stream after block 0, max over layers 1-7",
                 "ROME (GPT-2 XL): the subject's last token carries the fact into middle layers; here ≈ 0 — "
                 "layer-0 attention has already copied the name to the final token",
-                float(naive[1:, LAST_SUBJECT].abs().max()), hi=0.05),
+                float(naive[1:, LAST_SUBJECT].abs().max()), hi=0.05, contrast=float(naive[0, LAST_SUBJECT]),
+                contrast_name="the same restore at layer 0 (the positive control)"),
         Finding("STR denoising: MLP 0's output at the FINAL token alone (normalised logit diff)",
                 "not in ROME; in this model the lookup happens at the final token, mostly in MLP 0",
-                float(denoise["mlp"][0, LAST]), lo=0.9),
+                float(denoise["mlp"][0, LAST]), lo=0.9, contrast=float(denoise["mlp"][:, LAST_SUBJECT].max()),
+                contrast_name="any MLP at the last subject token"),
         Finding("causal trace (Gaussian noise): MLP indirect effect at the last subject token, max over layers",
                 "ROME (GPT-2 XL): the MLP map's peak, early-to-middle layers; not reproduced here",
-                float(aie["mlp"][:, LAST_SUBJECT].max()), hi=0.05),
+                float(aie["mlp"][:, LAST_SUBJECT].max()), hi=0.05, contrast=float(aie["mlp"][:, LAST].max()),
+                contrast_name="the same trace at the final token (the positive control)"),
         Finding("final token's stream after block 0: STR restores (normalised) minus Gaussian noise restores "
                 "(AIE ÷ total effect)", "Zhang & Nanda: the corruption method changes the map",
-                float(naive[1, LAST]) - float(aie["resid"][0, LAST]) / total_effect, lo=0.3),
+                float(naive[1, LAST]) - float(aie["resid"][0, LAST]) / total_effect, lo=0.3,
+                contrast=float(naive[1, LAST_SUBJECT]) - float(aie["resid"][0, LAST_SUBJECT]) / total_effect,
+                contrast_name="the same difference at the last subject token"),
         *[Finding(f"attribution patching vs activation patching ({site}): Pearson r", "high where linear",
-                  r[site], lo=0.5) for site in SITES],
+                  r[site], lo=0.5, contrast=shuffled_r(site), contrast_name="the attribution map shuffled")
+          for site in SITES],
         Finding("causal tracing sweep: 40 facts x 3 sites x every (layer, position), seconds", "report (budget: "
                 "< 60 on 2 idle cores; a timing, not a finding)", trace_s),
     ]

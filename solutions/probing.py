@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 from mechinterp.course.toolkit.activations import residual_stream
+from mechinterp.course.toolkit.findings import Finding
 from mechinterp.course.toolkit.labels import POS_CLASSES, bracket_labels, load_pos_lexicon, pos_labels, vocab_strings
 from mechinterp.course.toolkit.model import HookedModel, load_model, randomly_initialised
 from mechinterp.course.toolkit.probes import memorisation_accuracy, mlp_probe, subsample
 from mechinterp.course.toolkit.zoo import heldout_ids
-from mechinterp.course.toolkit.findings import Finding
 from torch import Tensor, nn
 
 # --------------------------------------------------------------------------------------- exercises

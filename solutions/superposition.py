@@ -263,39 +263,61 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
     W_pent = run_pentagon(device)["W"]  # [8, 2, 5]
     gaps = torch.stack([_pentagon_angle_gaps(W) for W in W_pent])  # [8, 5]
     dims = feature_dimensionality(W_pent)  # [8, 5]
-    pentagons = ((gaps - 72).abs().amax(-1) < 2) & ((dims - 0.4).abs().amax(-1) < 0.03)  # [8]
-    norms = run_dense_importance(device)["W"].norm(dim=1)  # [4, 5]
-    kept = norms > 0.5
+
+    def pentagons(gaps, dims):
+        return ((gaps - 72).abs().amax(-1) < 2) & ((dims - 0.4).abs().amax(-1) < 0.03)
+
+    W_dense = run_dense_importance(device)["W"]  # [4, 2, 5]: the same n, m at p = 1, the contrast
+    dense_gaps = torch.stack([_pentagon_angle_gaps(W) for W in W_dense])
+    dense_dims = feature_dimensionality(W_dense)
+    norms = W_dense.norm(dim=1)  # [4, 5]
+    kept, kept_pent = norms > 0.5, W_pent.norm(dim=1) > 0.5
+    only_top_two = torch.tensor([True, True, False, False, False])
     sweep = run_sparsity_sweep(device)
     linear_sup = represented_superposition(sweep["linear"])
     relu_sup = represented_superposition(sweep["relu"]).sum(-1)  # [n_probs]
     phases = run_phase_diagram(device)
     r = PHASE_IMPORTANCE
-    dense = phases[-1]
-    dense_ok = torch.cat([dense[r < 0.99] == NOT_REPRESENTED, dense[r > 1.01] == DEDICATED]).float().mean()
-    sparse_mid = phases[PHASE_PROBABILITY <= 0.1][:, (r >= 0.3) & (r <= 3.2)]
+
+    def switch_at_one(row):
+        return torch.cat([row[r < 0.99] == NOT_REPRESENTED, row[r > 1.01] == DEDICATED]).float().mean()
+
+    def superposed_mid(rows):
+        return float((rows[:, (r >= 0.3) & (r <= 3.2)] == SUPERPOSED).float().mean())
+
+    dense_row = "the dense run (p=1, I=0.9^i)"
     return [
         Finding("n=5,m=2,p=0.02: seeds forming a regular pentagon (gaps 72°±2°, D_i 0.4±0.03)",
-                "pentagon", float(pentagons.float().mean()), lo=0.75),
+                "pentagon", float(pentagons(gaps, dims).float().mean()), lo=0.75,
+                contrast=float(pentagons(dense_gaps, dense_dims).float().mean()), contrast_name=dense_row),
         Finding("n=5,m=2,p=0.02: worst |angle gap - 72°| over all seeds", "0°",
-                float((gaps - 72).abs().max()), hi=2.0, unit="°"),
+                float((gaps - 72).abs().max()), hi=2.0, unit="°",
+                contrast=float((dense_gaps - 72).abs().max()), contrast_name=dense_row),
         Finding("n=5,m=2,p=0.02: feature dimensionality D_i, min over seeds", "2/5 = 0.4",
-                float(dims.min()), 0.37, 0.43),
+                float(dims.min()), 0.37, 0.43, contrast=float(dense_dims.min()), contrast_name=dense_row),
         Finding("n=5,m=2,p=0.02: feature dimensionality D_i, max over seeds", "2/5 = 0.4",
-                float(dims.max()), 0.37, 0.43),
+                float(dims.max()), 0.37, 0.43, contrast=float(dense_dims.max()), contrast_name=dense_row),
         Finding("n=5,m=2 dense, I=0.9^i: features represented, mean over 4 seeds", "2 (= m)",
-                float(kept.sum(-1).float().mean()), 2.0, 2.0),
-        Finding("n=5,m=2 dense, I=0.9^i: seeds keeping the two most important", "features 0 and 1",
-                float(kept[:, :2].all(-1).float().mean()), 1.0, 1.0),
+                float(kept.sum(-1).float().mean()), 2.0, 2.0,
+                contrast=float(kept_pent.sum(-1).float().mean()), contrast_name="the sparse run (p=0.02)"),
+        Finding("n=5,m=2 dense, I=0.9^i: seeds keeping exactly the two most important", "features 0 and 1",
+                float((kept == only_top_two).all(-1).float().mean()), 1.0, 1.0,
+                contrast=float((kept_pent == only_top_two).all(-1).float().mean()),
+                contrast_name="the sparse run (p=0.02)"),
         Finding("n=20,m=5 linear: max superposition of a represented feature, any p", "0 (never superposes)",
-                float(linear_sup.max()), hi=0.01),
+                float(linear_sup.max()), hi=0.01,
+                contrast=float(represented_superposition(sweep["relu"]).max()), contrast_name="ReLU, same sweep"),
         Finding("n=20,m=5 linear: features represented at every p", "5 (= m, the most important)",
-                float((sweep["linear"].norm(dim=1) > 0.5).sum(-1).float().mean()), 5.0, 5.0),
-        Finding("n=20,m=5 ReLU, p=1: total superposition", "≈ 0 (dense: none)", float(relu_sup[0]), hi=0.05),
+                float((sweep["linear"].norm(dim=1) > 0.5).sum(-1).float().mean()), 5.0, 5.0,
+                contrast=float((sweep["relu"][-1].norm(dim=0) > 0.5).sum()), contrast_name="ReLU at p=0.01"),
+        Finding("n=20,m=5 ReLU, p=1: total superposition", "≈ 0 (dense: none)", float(relu_sup[0]), hi=0.05,
+                contrast=float(relu_sup[-1]), contrast_name="ReLU at p=0.01"),
         Finding("n=20,m=5 ReLU, p=0.01: total superposition", "> 0 (sparse: superposes)",
-                float(relu_sup[-1]), lo=1.0),
+                float(relu_sup[-1]), lo=1.0, contrast=float(relu_sup[0]), contrast_name="ReLU at p=1"),
         Finding("n=2,m=1 dense (p=1): not represented for r<1, dedicated for r>1", "sharp switch at r=1",
-                float(dense_ok), 1.0, 1.0),
+                float(switch_at_one(phases[-1])), 1.0, 1.0, contrast=float(switch_at_one(phases[0])),
+                contrast_name="the sparsest row (p=0.01)"),
         Finding("n=2,m=1 sparse (p≤0.1), 0.3≤r≤3: fraction of cells in superposition", "superposition",
-                float((sparse_mid == SUPERPOSED).float().mean()), lo=0.8),
+                superposed_mid(phases[PHASE_PROBABILITY <= 0.1]), lo=0.8,
+                contrast=superposed_mid(phases[PHASE_PROBABILITY > 0.5]), contrast_name="the dense rows (p>0.5)"),
     ]

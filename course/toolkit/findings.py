@@ -15,6 +15,8 @@ class Finding:
     hi: float = math.inf
     unit: str = ""
     kind: str = ""  # "sanity" for identities and checks of the machinery; otherwise inferred (see `category`)
+    contrast: float | None = None  # the same measurement where the effect must be absent, in the same run
+    contrast_name: str = ""  # what that is: "the 1-layer model", "random 5-head sets (best of 10)", ...
 
     @property
     def category(self) -> str:
@@ -27,6 +29,11 @@ class Finding:
     @property
     def passed(self) -> bool:
         return self.lo <= self.ours <= self.hi
+
+    @property
+    def contrast_fails(self) -> bool:
+        """True when the bound rejects the contrast: the bound can fail, and does where the effect is absent."""
+        return self.contrast is not None and not self.lo <= self.contrast <= self.hi
 
     @property
     def bound(self) -> str:
@@ -53,11 +60,12 @@ def format_findings(chapter: str, findings: list[Finding]) -> str:
         group = [f for f in findings if f.category == category]
         if not group:
             continue
-        rows = [("finding", "paper", "ours", "required", "")]
+        rows = [("finding", "paper", "ours", "required", "", "contrast (same run)")]
         for f in group:
             status = "" if category == "measurement" else "PASS" if f.passed else "FAIL"
-            rows.append((f.name, f.paper, f"{f.ours:.4g}{f.unit}", f.bound, status))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            against = "" if f.contrast is None else f"{f.contrast:.4g}{f.unit}: {f.contrast_name}"
+            rows.append((f.name, f.paper, f"{f.ours:.4g}{f.unit}", f.bound, status, against))
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
         lines += ["", f"{title}:"]
         for i, r in enumerate(rows):
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -194,7 +194,8 @@ class HookedModel(nn.Module):
 
     def _list_hook_names(self) -> list[str]:
         names = ["hook_tokens", "hook_embed", "hook_pos_embed"]
-        per_layer = ["hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
+        per_layer = ["hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k",
+                     "attn.hook_v",
                      "attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "attn.hook_result",
                      "hook_attn_out", "hook_resid_mid"]
         if not self.attn_only:
