@@ -29,7 +29,7 @@ from mechinterp.course.toolkit.circuits import (
     prob_of,
 )
 from mechinterp.course.toolkit.ioi import ioi_dataset
-from mechinterp.course.toolkit.model import HookedModel
+from mechinterp.course.toolkit.model import HookedModel, randomly_initialised
 from torch import Tensor
 
 Head = tuple[int, int]
@@ -276,27 +276,27 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
     movers = c2["classes"].get("name mover", [])
     best_end_io = max((float(att["end_io"][h]) for h in c2["output_heads"]), default=0.0)
     p_alone = prob_of(ablate_heads(v2, b2.tokens, means, keep), b2, b2.io)
+    p_none = prob_of(ablate_heads(v2, b2.tokens, means, set()), b2, b2.io)
     p_full = prob_of(v2(b2.tokens), b2, b2.io)
+    fresh = ioi_metrics(randomly_initialised(v2, 0).hf, v2.tokenizer, ioi_v2_dataset(2000, seed=7, split="heldout"))
     return [
-        Finding("ioi-lm-v2: accuracy, held-out names AND mention forms", "> 0.9", held["accuracy"], lo=0.9),
+        Finding("ioi-lm-v2: accuracy, held-out names AND mention forms", "> 0.9", held["accuracy"], lo=0.9,
+                contrast=fresh["accuracy"], contrast_name="ioi-lm-v2 re-initialised"),
         Finding("ioi-lm-v2: mean logit diff IO - S, held-out names AND mention forms", "> 2", held["logit_diff"],
-                lo=2.0),
+                lo=2.0, contrast=fresh["logit_diff"], contrast_name="ioi-lm-v2 re-initialised"),
         Finding("decoupled prompts (S repeated outside the final subject; a third name is the subject): "
-                "ioi-lm-v2 puts IO above S", "> 0.8 (repetition, not syntax, marks S)", dec2, lo=0.8),
-        Finding("the same decoupled prompts, ioi-lm (the contrast)", "< 0.8: it follows the final subject", dec1,
-                hi=0.8),
+                "ioi-lm-v2 puts IO above S", "> 0.8 (repetition, not syntax, marks S)", dec2, lo=0.8,
+                contrast=dec1, contrast_name="ioi-lm on the same prompts (it follows the final subject)"),
         Finding("ioi-lm-v2's S-suppression heads on decoupled prompts: share of their direct suppression aimed at "
                 "S (the repeated name) rather than C (the final subject)", "> 0.6: against the repeated name",
-                aims["v2"], lo=0.6),
-        Finding("ioi-lm's S-suppression heads, same prompts and measure (the contrast)",
-                "< 0.4: against the final subject", aims["v1"], hi=0.4),
+                aims["v2"], lo=0.6, contrast=aims["v1"],
+                contrast_name="ioi-lm's S-suppression heads, same prompts and measure"),
         Finding("where they look: END->S2 share of END->(S2 or C), ioi-lm-v2 / ioi-lm", "report (v2's strongest "
                 "output heads attend neither: they read a later token)", looks["v2"]),
         Finding("the same for ioi-lm", "report", looks["v1"]),
         Finding(f"ioi-lm-v2 circuit ({len(keep)} heads) alone, complement ABC-mean-ablated: logit diff kept",
-                "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8),
-        Finding(f"random sets of {len(keep)} heads, same ablation: best of 5 (the contrast)", "far below the "
-                "circuit", random_best, hi=0.5),
+                "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8, contrast=random_best,
+                contrast_name=f"random sets of {len(keep)} heads, same ablation, best of 5"),
         Finding("ioi-lm-v2: name movers found (END attends IO > S, DLA >= 10%)", "3 in GPT-2 small; not "
                 "reproduced here (report)", float(len(movers))),
         Finding("ioi-lm-v2: largest END->IO attention among its output heads", "GPT-2's name movers: high "
@@ -305,7 +305,8 @@ def findings_ioi_lm_v2(device: str | torch.device = "cpu") -> list:
                 "name-mover queries (report)", qk[1]),
         Finding("the same for ioi-lm", "report", qk[0]),
         Finding(f"ioi-lm-v2: p(IO) with the circuit alone (full model {p_full:.3f})", "> 0.5: the circuit keeps "
-                "the behaviour, not only the logit difference (ioi-lm's circuit: < 0.5, above)", p_alone, lo=0.5),
+                "the behaviour, not only the logit difference (ioi-lm's circuit: < 0.5, above)", p_alone, lo=0.5,
+                contrast=p_none, contrast_name="every head ABC-mean-ablated"),
         Finding("ioi-lm-v2 findings, seconds", "report", time.perf_counter() - start),
     ]
 
@@ -359,40 +360,61 @@ def findings_ioi_lm(device: str | torch.device = "cpu") -> list:
     p_io_circuit = prob_of(ablate_heads(model, batch.tokens, means, keep), batch, batch.io)
     p_io_with_copiers = prob_of(ablate_heads(model, batch.tokens, means, keep | set(copiers)), batch, batch.io)
     neg_copy = min((float(copy_score(model, l, h, name_ids, negative=True)) for l, h in suppressors), default=0.0)
+    # contrasts measured here: a re-initialised model, random head sets, every other head
+    fresh = ioi_metrics(randomly_initialised(model, 0).hf, model.tokenizer, ioi_dataset(2000, seed=7, split="heldout"))
+    random_sets = _random_head_sets(model, len(keep), 5, 0)
+    random_best = max(ablation_logit_diff(model, batch, means, r) / clean_ld for r in random_sets)
+    others = sorted(heads - set(suppressors))
+    g = torch.Generator().manual_seed(1)
+    random_removed = min(ablation_logit_diff(model, batch, means, heads - {others[int(j)] for j in
+                                             torch.randperm(len(others), generator=g)[:len(suppressors)]}) / clean_ld
+                         for _ in range(5))
+    median_neg_copy = float(torch.tensor([float(copy_score(model, l, h, name_ids, negative=True))
+                                          for l, h in others]).median())
+    _, abc_all = model.run_with_cache(abc.tokens, names_filter=lambda n: n.endswith("attn.hook_pattern"))
+    others_att_s2 = float(torch.tensor([float(end_attention(abc_all[f"blocks.{l}.attn.hook_pattern"], abc.end,
+                                                            abc.s2_pos)[h]) for l, h in others]).mean())
     return [
         Finding("ioi-lm: mean logit diff IO - S, held-out names AND templates", "> 2 (GPT-2 small: 3.56 on Wang "
-                "et al.'s prompts)", held["logit_diff"], lo=2.0),
+                "et al.'s prompts)", held["logit_diff"], lo=2.0, contrast=fresh["logit_diff"],
+                contrast_name="ioi-lm re-initialised"),
         Finding("ioi-lm: accuracy (logit IO > logit S), held-out names AND templates", "> 0.9", held["accuracy"],
-                lo=0.9),
+                lo=0.9, contrast=fresh["accuracy"], contrast_name="ioi-lm re-initialised"),
         Finding("ABC prompts (no repeated name; a third name in the second subject slot): logit diff ÷ clean",
-                "≈ 0 (nothing favours IO over S)", abc_ld / clean_ld, lo=-0.1, hi=0.1),
+                "≈ 0 (nothing favours IO over S: the corruption the ablations use)", abc_ld / clean_ld, lo=-0.1,
+                hi=0.1, kind="sanity"),
         Finding("direct logit attribution: heads + embeddings and biases + final LayerNorm bias - logit diff",
                 "0 (an exact decomposition)", float(dla.sum() + rest_dla.sum()) + ln_bias - clean_ld,
                 lo=-1e-4 * clean_ld, hi=1e-4 * clean_ld, kind="sanity"),
         Finding("batched path patching = one sender at a time: max |difference| in logit diff", "≤ 1e-4",
                 float((batched - loop).abs().max()), hi=1e-4, kind="sanity"),
         Finding(f"faithfulness: circuit ({len(keep)} of {len(heads)} heads) alone, complement ABC-mean-ablated",
-                "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8),
-        Finding("every head ABC-mean-ablated: logit diff kept", "≈ 0", nothing, lo=-0.2, hi=0.2),
+                "0.87 (Wang et al., GPT-2 small)", faithful, lo=0.8, contrast=random_best,
+                contrast_name=f"random sets of {len(keep)} heads, same ablation, best of 5"),
+        Finding("every head ABC-mean-ablated: logit diff kept", "≈ 0", nothing, lo=-0.2, hi=0.2, kind="sanity"),
         Finding("the circuit with ZERO-ablation of the complement instead: logit diff kept", "lower: zero is "
                 "off-distribution (report)", zero_faithful),
         Finding("name movers (END attends IO > S, DLA ≥ 10% of the logit diff)", "3 in GPT-2 small (9.9, 9.6, "
-                "10.0); not reproduced: here the selection happens in the logits", float(len(movers)), hi=0),
+                "10.0); not reproduced: here the selection happens in the logits (report)", float(len(movers))),
         Finding("output heads that attend END -> S2 and write against S (S-suppression)", "no such class in "
-                "GPT-2 small (S-inhibition heads attend S2 but act through the name movers' queries)",
-                float(len(suppressors)), lo=1),
+                "GPT-2 small (S-inhibition heads attend S2 but act through the name movers' queries) (report)",
+                float(len(suppressors))),
         Finding("removing the S-suppression class (ABC mean): logit diff kept", "Wang et al.: without the name movers "
-                "most of it is lost; here the class that carries it", without_suppressors, hi=0.5),
+                "most of it is lost; here the class that carries it", without_suppressors, hi=0.5,
+                contrast=random_removed, contrast_name=f"removing {len(suppressors)} random other heads, worst of 5"),
         Finding("S-suppression heads: negative copy score (min over the class)", "GPT-2's negative name movers: "
-                "high", neg_copy, lo=0.5),
+                "high", neg_copy, lo=0.5, contrast=median_neg_copy, contrast_name="the median other head"),
         Finding("path patching (ABC) from any head into the output heads' queries or keys: largest loss",
                 "GPT-2: S-inhibition -> name-mover queries matters; not reproduced: where the S-suppressors look "
-                "does not depend on repetition", qk, hi=0.05),
+                "does not depend on repetition", qk, hi=0.05, contrast=v_path,
+                contrast_name="the same path patching into their values (the positive control)"),
         Finding("S-suppression heads: attention END -> S2 slot on ABC prompts (no repeated name), min", "high: "
-                "they find the final clause's subject by position and syntax", abc_att_s2, lo=0.5),
+                "they find the final clause's subject by position and syntax", abc_att_s2, lo=0.5,
+                contrast=others_att_s2, contrast_name="the mean over every other head"),
         Finding("largest path into the output heads' VALUES (ABC): logit diff lost", "report", v_path),
         Finding(f"p(IO) with the circuit alone (full model {p_io:.3f})", "< 0.5: the logit difference is kept, "
-                "the probability of IO is not", p_io_circuit, hi=0.5),
+                "the probability of IO is not", p_io_circuit, hi=0.5, contrast=p_io,
+                contrast_name="the full model"),
         Finding(f"p(IO) gained by also keeping the {len(copiers)} heads that raise logit(IO) without choosing it",
                 "report", p_io_with_copiers - p_io_circuit),
         Finding("find_circuit on 200 prompts, seconds", "report", find_s),
