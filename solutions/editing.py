@@ -140,7 +140,9 @@ def _edit_scores(model, layer: int, requests, C, facts, methods=("ROME", "FT", "
     for method in methods:
         sums, ratios = {"efficacy": 0.0, "paraphrase": 0.0, "specificity": 0.0}, []
         for i, req in enumerate(requests):
-            if method == "ROME":
+            if method == "none":  # the contrast: the unedited model, scored the same way
+                W = ed.mlp_out_weight(model, layer).detach().clone()
+            elif method == "ROME":
                 W = ed.rome_edit(model, layer, req, C, compute_key=compute_key, optimise_delta=optimise_delta,
                                  rank_one_update=rank_one_update)
             else:
@@ -165,7 +167,7 @@ def findings(device: str | torch.device = "cpu") -> list:
     from mechinterp.course.toolkit import editing as ed
     from mechinterp.course.toolkit.facts import fact_prompts, load_world, recall
     from mechinterp.course.toolkit.findings import Finding
-    from mechinterp.course.toolkit.model import load_model
+    from mechinterp.course.toolkit.model import load_model, randomly_initialised
     from mechinterp.course.toolkit.tracing import trace_facts
 
     model, contrast = load_model("zoo/facts-lm-v2", device), load_model("zoo/facts-lm", device)
@@ -181,7 +183,7 @@ def findings(device: str | torch.device = "cpu") -> list:
     requests = ed.edit_requests(facts, N_EDITS, seed=0)
     start = time.perf_counter()
     C = ed.key_statistics(model, list(range(model.n_layers)), facts, second_moment=second_moment)
-    scores = _edit_scores(model, peak, requests, C[peak], facts)
+    scores = _edit_scores(model, peak, requests, C[peak], facts, ("ROME", "FT", "FT-L", "none"))
     edit_s = time.perf_counter() - start
     start = time.perf_counter()
     para_by_layer = []
@@ -189,47 +191,58 @@ def findings(device: str | torch.device = "cpu") -> list:
         para_by_layer.append(_edit_scores(model, layer, requests[:N_LAYER_EDITS], C[layer], facts, ("ROME",),
                                           n_ppl=0)["ROME"]["paraphrase"])
     layers_s = time.perf_counter() - start
-    rome, ft, ftl = scores["ROME"], scores["FT"], scores["FT-L"]
+    rome, ft, ftl, unedited = scores["ROME"], scores["FT"], scores["FT-L"], scores["none"]
+    fresh = randomly_initialised(model, 0)
+    v1_last, v1_first = traces["v1"]["mlp"][:, 1], traces["v1"]["mlp"][:, 0]
+    v1_attn = traces["v1"]["attn"][:, 2]
     weak = [layer for layer in range(half) if mlp_last[layer] < 0.2 * mlp_last.max()]
     return [
         Finding("facts-lm-v2: recall of held-out paraphrases", "high (model card bar ≥ 0.9)",
-                recall(model.hf, model.tokenizer, fact_prompts(facts, "heldout")), lo=0.9),
+                recall(model.hf, model.tokenizer, fact_prompts(facts, "heldout")), lo=0.9,
+                contrast=recall(fresh.hf, model.tokenizer, fact_prompts(facts, "heldout")),
+                contrast_name="facts-lm-v2 re-initialised"),
         Finding("causal trace, facts-lm-v2: MLP effect at the LAST subject token, peak over layers",
-                "ROME (GPT-2 XL): a strong early-to-middle-layer peak", float(mlp_last.max()), lo=0.2),
+                "ROME (GPT-2 XL): a strong early-to-middle-layer peak", float(mlp_last.max()), lo=0.2,
+                contrast=float(v1_last.max()), contrast_name="facts-lm (statements only), same code and noise"),
         Finding("… minus the same layer's MLP effect at the FIRST subject token",
-                "ROME: the effect is at the last subject token", float(mlp_last[peak] - mlp_first[peak]), lo=0.1),
-        Finding("… its layer (of 8)", "ROME: early-to-middle layers", peak, hi=half - 1),
-        Finding("contrast, facts-lm (statements only): MLP effect at the last subject token, peak over layers",
+                "ROME: the effect is at the last subject token", float(mlp_last[peak] - mlp_first[peak]), lo=0.1,
+                contrast=float((v1_last - v1_first).max()), contrast_name="facts-lm, best layer"),
+        Finding("… its layer (of 8)", "ROME: early-to-middle layers (report)", peak),
+        Finding("facts-lm (statements only): MLP effect at the last subject token, peak over layers",
                 "≈ 0: no subject enrichment (same code and noise as the line above)",
-                float(traces["v1"]["mlp"][:, 1].max()), hi=0.05),
+                float(v1_last.max()), hi=0.05, contrast=float(mlp_last.max()),
+                contrast_name="facts-lm-v2, same code and noise (the positive control)"),
         Finding("causal trace, facts-lm-v2: attention effect at the FINAL token, later half minus first half "
                 "(max over layers)", "ROME / Geva et al.: attribute extraction by later attention",
-                float(attn_final[half:].max() - attn_final[:half].max()), lo=0.05),
+                float(attn_final[half:].max() - attn_final[:half].max()), lo=0.05,
+                contrast=float(v1_attn[half:].max() - v1_attn[:half].max()), contrast_name="facts-lm"),
         Finding(f"ROME at layer {peak}, {N_EDITS} edits: efficacy", "GPT-2 XL on CounterFact: 100%",
-                rome["efficacy"], lo=0.9),
+                rome["efficacy"], lo=0.9, contrast=unedited["efficacy"], contrast_name="the unedited model"),
         Finding("ROME: paraphrase (held-out phrasings)", "GPT-2 XL: 96.4% (paraphrase score)", rome["paraphrase"],
-                lo=0.7),
+                lo=0.7, contrast=unedited["paraphrase"], contrast_name="the unedited model"),
         Finding("ROME: specificity (neighbours keep the old object)", "GPT-2 XL: 75.4% (neighbourhood score)",
-                rome["specificity"], lo=0.8),
+                rome["specificity"], lo=0.8, contrast=ft["specificity"], contrast_name="FT, same layer and requests"),
         Finding("ROME: perplexity on unrelated text ÷ unedited, worst of 10 edits", "within 5%",
-                rome["ppl_max"], lo=0.95, hi=1.05),
-        Finding("FT (same MLP, same layer): efficacy", "GPT-2 XL FT: 100%", ft["efficacy"], lo=0.9),
-        Finding("ROME specificity minus FT specificity", "GPT-2 XL: 75.4% vs FT's 52.9% (lower for FT)",
-                rome["specificity"] - ft["specificity"], lo=0.2),
-        Finding("positive control: FT's perplexity ratio on unrelated text, worst of 10 edits",
-                "the perplexity measure detects damage (> 1.05)", ft["ppl_max"], lo=1.05),
+                rome["ppl_max"], lo=0.95, hi=1.05, contrast=ft["ppl_max"],
+                contrast_name="FT, same edits (the positive control: the measure detects damage)"),
+        Finding("FT (same MLP, same layer): efficacy", "GPT-2 XL FT: 100%", ft["efficacy"], lo=0.9,
+                contrast=unedited["efficacy"], contrast_name="the unedited model"),
+        Finding("ROME specificity minus FT specificity", "GPT-2 XL: 75.4% vs FT's 52.9% (report)",
+                rome["specificity"] - ft["specificity"]),
         Finding("FT-L (L∞ ≤ 5e-3): efficacy", "GPT-2 XL FT-L: lower efficacy, higher specificity than FT",
                 ftl["efficacy"]),
         Finding("FT-L: specificity", "(reported)", ftl["specificity"]),
         Finding(f"location: ROME paraphrase at the traced layer ({peak}) minus at the last layer",
-                "editing after the attribute has been read fails", para_by_layer[peak] - para_by_layer[-1], lo=0.3),
+                "editing after the attribute has been read fails", para_by_layer[peak] - para_by_layer[-1], lo=0.3,
+                contrast=para_by_layer[-2] - para_by_layer[-1], contrast_name="the same between the last two layers"),
         Finding(f"location: ROME paraphrase, worst of the early layers where the MLP trace is < 20% of its peak "
                 f"(layers {weak})", "Hase et al. 2023: edits succeed where tracing finds little",
-                min((para_by_layer[layer] for layer in weak), default=float("nan")), lo=0.7),
+                min((para_by_layer[layer] for layer in weak), default=float("nan")), lo=0.7,
+                contrast=para_by_layer[-1], contrast_name="the last layer"),
         Finding("location: layers where ROME's paraphrase ≥ 0.7 (of 8)",
                 "Hase et al. 2023: many layers work, not only the traced one",
                 sum(p >= 0.7 for p in para_by_layer)),
         Finding("timing: traces of both models, seconds", "(reported)", trace_s),
-        Finding(f"timing: {N_EDITS} edits x 3 methods, seconds", "(reported)", edit_s),
+        Finding(f"timing: {N_EDITS} edits x 3 methods (and the unedited scores), seconds", "(reported)", edit_s),
         Finding(f"timing: ROME at every layer ({N_LAYER_EDITS} edits each), seconds", "(reported)", layers_s),
     ]

@@ -296,48 +296,62 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
     x = resid[SELECTIVITY_LAYER]
     sel = {name: probe_selectivity(lambda a, b, f=f: f(a, b, N_CLASSES["part of speech"]), x[train], x[test],
                                    pos[train], pos[test], control[train], control[test])
-           for name, f in (("linear", linear_fit), ("MLP", mlp_probe))}
+           for name, f in (("linear", linear_fit), ("MLP", mlp_probe),
+                           ("MLP, seed 1", lambda a, b, n: mlp_probe(a, b, n, seed=1)))}
     quotes = labels["inside quotes"]
     direction = probe_direction(resid[CAUSAL_LAYER], quotes, split)
+    shuffled = quotes.flatten()[torch.randperm(quotes.numel(), generator=torch.Generator().manual_seed(0))]
+    shuffled_direction = probe_direction(resid[CAUSAL_LAYER], shuffled.view(quotes.shape), split)
     held = split[:, 0] > 0  # validation + test windows: text the probe never saw
     targets = closing_quote_targets(tokens[held], quotes[held], vocab_strings(model.tokenizer))
     keep = targets.any(-1)  # only windows with a closing quote to predict (the others only cost time)
     held[held.clone()] = keep
     targets = targets[keep]
-    effect = direction_ablation_effects(model, tokens[held].to(model.device), CAUSAL_LAYER, direction.to(model.device),
-                                        targets.to(model.device))
+    effect, shuffled_effect = (direction_ablation_effects(model, tokens[held].to(model.device), CAUSAL_LAYER,
+                                                          d.to(model.device), targets.to(model.device))
+                               for d in (direction, shuffled_direction))
     best = {p: int(acc[p].argmax()) for p in PROPERTIES}
+    rand_best = {p: int(rand_acc[p].argmax()) for p in PROPERTIES}
     # half of the test split's word types held out, two draws averaged (each test set is ~1,000 tokens)
     type_splits = [hold_out_types(tokens.reshape(-1), split.reshape(-1), 0.5, seed=s).view(split.shape)
                    for s in (0, 1)]
-    type_acc = torch.stack([layer_sweep(resid, pos, ts, N_CLASSES["part of speech"]) for ts in type_splits]).mean(0)
+
+    def type_sweep(stream):
+        return torch.stack([layer_sweep(stream, pos, ts, N_CLASSES["part of speech"]) for ts in type_splits]).mean(0)
+
+    type_acc, rand_type_acc = type_sweep(resid), type_sweep(rand_resid)
     type_split = type_splits[0]
     window_lead = float(acc["part of speech"][1:].max() - acc["part of speech"][0])
+    rand_window_lead = float(rand_acc["part of speech"][1:].max() - rand_acc["part of speech"][0])
+    # the contrast for the reversal: a second window split (another seed), where no word type is held out
+    split2 = group_split(data["groups"].reshape(-1), (0.7, 0.15, 0.15), seed=1).view(tokens.shape)
+    acc2 = layer_sweep(resid, pos, split2, N_CLASSES["part of speech"])
+    window_lead2 = float(acc2[1:].max() - acc2[0])
     base = {}
     for name, sp in (("window", split), ("types", type_split)):
         tr, te = (pos >= 0) & (sp == 0), (pos >= 0) & (sp == 2)
         base[name] = (majority_accuracy(pos[tr], pos[te]), memorisation_accuracy(tokens, pos, tr, te))
+    fresh = "text-lm re-initialised (same probes)"
     out = []
     for prop in PROPERTIES:
         out.append(Finding(f"{prop}: best-layer probe accuracy (depth {best[prop]}) minus majority baseline "
-                           f"({majority[prop]:.3f})", "> 0 (the property is decodable)",
-                           float(acc[prop].max()) - majority[prop], lo=0.005))
+                           f"({majority[prop]:.3f}), at least 0.01 above the re-initialised model's",
+                           "> 0 (the property is decodable, and not from any random embedding)",
+                           float(acc[prop].max()) - majority[prop], lo=float(rand_acc[prop].max()) - majority[prop]
+                           + 0.01, contrast=float(rand_acc[prop].max()) - majority[prop], contrast_name=fresh))
     out += [
-        Finding("part of speech: best probe accuracy minus majority", "far above (lexical info is linear)",
-                float(acc["part of speech"].max()) - majority["part of speech"], lo=0.2),
-        Finding("part of speech: trained model minus random-init model (best layers)",
-                "> 0 (the model, not the probe, knows it)",
-                float(acc["part of speech"].max() - rand_acc["part of speech"].max()), lo=0.1),
-        Finding("inside quotes: trained model minus random-init model (best layers)", "> 0",
-                float(acc["inside quotes"].max() - rand_acc["inside quotes"].max()), lo=0.02),
         Finding(f"part of speech, held-out word types (half the test types, never seen by the probe; 2 draws): "
                 f"best probe (depth {int(type_acc.argmax())}) minus majority ({base['types'][0]:.3f})",
                 "far above: part of speech extends to unseen words", float(type_acc.max()) - base["types"][0],
-                lo=0.1),
+                lo=0.1, contrast=float(rand_type_acc.max()) - base["types"][0], contrast_name=fresh),
         Finding("part of speech: (best of depths 1-4 minus depth 0) on held-out word types, minus the same on the "
                 f"window split ({window_lead:.3f})", "> 0: the embeddings' lead is a property of the window split "
                 "(audit: d0 0.72 vs d3 0.80 with types held out)",
-                float(type_acc[1:].max() - type_acc[0]) - window_lead, lo=0.02),
+                float(type_acc[1:].max() - type_acc[0]) - window_lead, lo=0.02, contrast=window_lead2 - window_lead,
+                contrast_name="a second window split (seed 1) in place of the held-out types"),
+        Finding("the same difference on the re-initialised model", "(reported: unseen types' embeddings carry "
+                "nothing in ANY model, so holding types out favours context there too)",
+                float(rand_type_acc[1:].max() - rand_type_acc[0]) - rand_window_lead),
         Finding("part of speech, window split: memorising each training word's label, test accuracy",
                 "(reported: the baseline the window-split probe must be read against)", base["window"][1]),
         Finding("part of speech, window split: best probe minus memorising words",
@@ -345,16 +359,22 @@ def findings(device: str | torch.device = "cpu") -> list[Finding]:
                 float(acc["part of speech"].max()) - base["window"][1]),
         Finding("window split: depth where 'inside quotes' peaks minus depth where part of speech peaks",
                 "> 0 (contextual properties form later than lexical ones)",
-                best["inside quotes"] - best["part of speech"], lo=1),
+                best["inside quotes"] - best["part of speech"], lo=1,
+                contrast=rand_best["inside quotes"] - rand_best["part of speech"], contrast_name=fresh),
         Finding(f"control task (depth {SELECTIVITY_LAYER}): MLP control accuracy minus linear control accuracy",
-                "> 0 (Hewitt & Liang: MLPs memorise word types)", sel["MLP"][1] - sel["linear"][1], lo=0.05),
+                "> 0 (Hewitt & Liang: MLPs memorise word types)", sel["MLP"][1] - sel["linear"][1], lo=0.05,
+                contrast=sel["MLP"][0] - sel["linear"][0], contrast_name="the same on the real task"),
         Finding(f"selectivity (depth {SELECTIVITY_LAYER}): linear minus MLP",
-                "> 0 (Hewitt & Liang: linear probes are more selective)", sel["linear"][2] - sel["MLP"][2], lo=0.05),
+                "> 0 (Hewitt & Liang: linear probes are more selective)", sel["linear"][2] - sel["MLP"][2], lo=0.05,
+                contrast=sel["MLP, seed 1"][2] - sel["MLP"][2], contrast_name="one MLP probe minus another (seed 1)"),
         Finding(f"projecting out the quote direction at depth {CAUSAL_LAYER}: loss increase on closing-quote "
                 f"predictions ÷ random direction's ({effect['n_targets']} targets)", "> 1 (the model uses it)",
-                effect["probe_targets"] / max(effect["random_targets"], 1e-9), lo=2.0),
+                effect["probe_targets"] / max(effect["random_targets"], 1e-9), lo=2.0,
+                contrast=shuffled_effect["probe_targets"] / max(shuffled_effect["random_targets"], 1e-9),
+                contrast_name="a probe trained on shuffled labels"),
         Finding("same projection: loss increase on closing-quote predictions minus on all other predictions "
                 "(nats)", "> 0 (a specific, not a general, effect)",
-                effect["probe_targets"] - effect["probe_others"], lo=0.02),
+                effect["probe_targets"] - effect["probe_others"], lo=0.02,
+                contrast=effect["random_targets"] - effect["random_others"], contrast_name="random directions"),
     ]
     return out

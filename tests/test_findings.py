@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
-COUNTS = {"superposition": 12, "probing": 15, "induction_heads": 12, "patching": 14, "ioi": 35,
-          "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 21}
+COUNTS = {"superposition": 12, "probing": 13, "induction_heads": 12, "patching": 14, "ioi": 32,
+          "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 20}
 
 
 def _findings(slug):
@@ -33,6 +33,10 @@ def test_finding(slug, i):
     assert len(findings) == COUNTS[slug]
     f = findings[i]
     assert f.lo <= f.ours <= f.hi, f"{f.name}: ours {f.ours:.4g}, required {f.bound} (paper: {f.paper})"
+    if f.category == "phenomenon":  # the bound must fail where the effect is absent, measured in the same run
+        assert f.contrast is not None and f.contrast_name, f"{f.name}: a phenomenon without a same-run contrast"
+        assert f.contrast_fails, (f"{f.name}: the contrast ({f.contrast_name}: {f.contrast:.4g}) also meets "
+                                  f"{f.bound}, so the bound cannot tell the effect from its absence")
 
 
 def test_superposition_pentagon_is_regular():
