@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from mechinterp.course.toolkit.classifier import SST2, Classifier, load_classifier, reinitialised
@@ -54,10 +52,11 @@ def test_hub_classifier_fails_fast_and_names_the_zoo_model_offline():
 
     if _in_local_cache(SST2) or _reachable(SST2) is None:
         pytest.skip("the Hugging Face hub is reachable here; the offline path cannot be exercised")
-    start = time.perf_counter()
+    from mechinterp.course.toolkit.hub import HUB_TIMEOUT_S
+
+    assert HUB_TIMEOUT_S <= 5  # fail fast: one short probe (no wall-clock assertion)
     with pytest.raises(HubUnavailable, match=r"load_classifier\('zoo/sentiment-clf'\)"):
         load_classifier(SST2)
-    assert time.perf_counter() - start < 15
 
 
 def test_sst2_online_reproduces_its_known_behaviour():

