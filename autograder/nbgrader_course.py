@@ -16,11 +16,15 @@ from mechinterp.autograder.chapters import chapters, get_chapter
 
 CONFIG_TEMPLATE = '''\
 # nbgrader configuration written by `mechinterp nbgrader init`.
+import os
+
 c = get_config()  # noqa: F821
 
+# Paths relative to this file: the course folder can be moved or copied and still writes into itself.
+here = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = {course_id!r}
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = {db_url!r}
+c.CourseDirectory.root = here
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 
 # Chapters train small models while they are graded: allow each cell up to {timeout} s.
 # (Execute.timeout, not ExecutePreprocessor.timeout: a user-level Execute.timeout would override the latter.)
@@ -39,8 +43,7 @@ def init_course(course_dir: Path, chapter_names: list[str] | None = None, course
     """Write the config and one source notebook per chapter; returns the notebooks written."""
     root = Path(course_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    config = CONFIG_TEMPLATE.format(course_id=course_id, root=str(root),
-                                    db_url=f"sqlite:///{root / 'gradebook.db'}", timeout=timeout)
+    config = CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout)
     (root / "nbgrader_config.py").write_text(config, encoding="utf-8")
     selected = [get_chapter(n) for n in chapter_names] if chapter_names else list(chapters().values())
     written = []

@@ -118,3 +118,22 @@ def test_reference_namespace_leaves_global_torch_state_alone():
     for ch in CHAPTERS:
         reference_namespace(ch)
         assert torch.is_grad_enabled(), f"{ch.slug}'s setup switched gradients off for the whole process"
+
+
+def test_an_unfinished_exercise_is_one_line_in_a_kernel_and_still_an_error():
+    """An experiment cell that calls a stub shows one line naming the exercise (not a traceback), and the cell
+    still fails (nbgrader scores it 0); other errors keep their traceback."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import mechinterp.autograder"),
+                nbformat.v4.new_code_cell("def copy_score(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"),
+                nbformat.v4.new_code_cell("copy_score(1)"),
+                nbformat.v4.new_code_cell("raise NotImplementedError('a library said so')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, allow_errors=True).execute()
+    (stub_error,) = nb.cells[2].outputs
+    assert stub_error.output_type == "error" and stub_error.ename == "NotImplementedError"
+    assert len(stub_error.traceback) == 1 and "copy_score is not written yet" in stub_error.traceback[0]
+    (other,) = nb.cells[3].outputs
+    assert other.output_type == "error" and len(other.traceback) > 1

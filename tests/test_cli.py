@@ -137,3 +137,15 @@ def test_check_survives_a_file_that_exits_at_the_top_level_or_in_an_exercise(tmp
     assert main(["check", "ioi", str(inside)]) == 1
     out = capsys.readouterr().out
     assert "ended the process" in out and "drill_circuit_order" in out and "score: 1/" in out
+
+
+def test_nbgrader_config_follows_the_course_folder_when_moved(tmp_path):
+    import shutil
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    assert main(["nbgrader", "init", str(tmp_path / "course"), "--chapters", "superposition"]) == 0
+    shutil.move(tmp_path / "course", tmp_path / "moved")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "moved")).load_config()
+    assert config.CourseDirectory.root == str(tmp_path / "moved")
+    assert config.CourseDirectory.db_url == f"sqlite:///{tmp_path / 'moved' / 'gradebook.db'}"
