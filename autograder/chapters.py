@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 _SOURCE = re.compile(r"^(\d\d)_([a-z0-9_]+)\.py$")
+_CHECK_CALL = re.compile(r'^check\(\s*"[a-z0-9_]+",\s*"([A-Za-z0-9_]+)"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,17 @@ class Chapter:
         return importlib.import_module(f"mechinterp.solutions.{self.slug}")
 
     def checks(self) -> dict:
-        """exercise name -> Check, in the order the checks module defines them."""
+        """exercise name -> Check, in the order the notebook checks them (its check cells, top to bottom)."""
         from mechinterp.autograder.harness import REGISTRY
 
         importlib.import_module(f"mechinterp.autograder.checks.{self.slug}")
-        return REGISTRY.get(self.slug, {})
+        registered = REGISTRY.get(self.slug, {})
+        order = {name: i for i, name in enumerate(self.check_order())}
+        return dict(sorted(registered.items(), key=lambda item: order.get(item[0], len(order))))
+
+    def check_order(self) -> list[str]:
+        """The exercises in the order the chapter's check cells name them."""
+        return _CHECK_CALL.findall(self.source.read_text(encoding="utf-8"))
 
 
 @cache

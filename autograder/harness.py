@@ -197,7 +197,8 @@ def _learner_frame(tb) -> str:
     if not frames:
         return ""
     f = frames[-1]
-    where = "your code" if f.filename.startswith("<") else Path(f.filename).name
+    where = f.filename.strip("<>") if f.filename.startswith("<cell") else "your code" \
+        if f.filename.startswith("<") else Path(f.filename).name
     return f" (line {f.lineno} of {where}: `{(f.line or '').strip()}`)"
 
 

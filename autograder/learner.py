@@ -12,6 +12,7 @@ import ast
 import contextlib
 import io
 import json
+import linecache
 import sys
 from pathlib import Path
 
@@ -103,8 +104,11 @@ def _compiled_units(path: Path, problems: list[str]):
     statement costs only what it defines."""
     if path.suffix != ".py":
         for label, source in code_cells(path):
+            filename = f"<{label}>"
+            # the source is registered with linecache so that hints can quote the learner's failing line
+            linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
             try:
-                yield label, compile(source, f"<{label}>", "exec")
+                yield label, compile(source, filename, "exec")
             except SyntaxError as e:
                 problems.append(f"{label}: SyntaxError: {e}")
         return

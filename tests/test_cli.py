@@ -72,6 +72,11 @@ def test_check_graded_notebook_with_broken_cells(tmp_path, capsys):
     # toy_forward (2) is broken, classify_phase (1) untouched, train_toy_models (3) calls the broken toy_forward
     assert "score: 12/18" in out
     assert "NameError: name 'undefined_name' is not defined" in out
+    # the hint quotes the learner's failing line and names its cell; results come in the notebook's order
+    cell = next(i + 1 for i, c in enumerate(nb.cells) if "exercise" in tags(c) and exercise_of(c) == "toy_forward")
+    assert f"(line 2 of cell {cell}: `return undefined_name`)" in out
+    shown = [name for name in CH.check_order() if f" {name}" in out]
+    assert shown == sorted(shown, key=out.index)
 
 
 def test_check_python_file_full_marks(tmp_path, capsys):
