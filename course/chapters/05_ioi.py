@@ -768,7 +768,8 @@ from mechinterp.course.toolkit.hub import HubUnavailable  # noqa: E402
 try:
     gpt2 = load_model("gpt2", device)
 except HubUnavailable as e:
-    print(f"skipped: {e}")
+    print(f"skipped: GPT-2 small is not reachable ({e.reason}). Offline, this chapter's IOI models are "
+          "zoo/ioi-lm and zoo/ioi-lm-v2, studied above.")
 else:
     summary = gpt2_summary(gpt2, n=100)
     print(f"GPT-2 small: mean logit diff {summary['logit_diff']:.2f} (Wang et al.: 3.56)")

@@ -38,10 +38,12 @@ def _require_hub(name: str, loader: str) -> None:
         reason = _reachable(name)
         if reason is not None:
             alternative = OFFLINE_ALTERNATIVE.get(name.split("/")[-1].split("-")[0], "zoo/text-lm")
-            raise HubUnavailable(
+            error = HubUnavailable(
                 f"cannot load {name!r} from the Hugging Face hub ({reason}). Offline, use the zoo model "
                 f"{loader}({alternative!r}) instead (`mechinterp zoo list` shows the zoo)."
             )
+            error.reason = reason  # why the hub was unreachable, for callers that suggest their own model
+            raise error
 
 
 def load_hub_classifier(name: str):
