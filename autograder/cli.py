@@ -120,7 +120,8 @@ def _cmd_build(args) -> int:
 def _cmd_nbgrader(args) -> int:
     from mechinterp.autograder.nbgrader_course import init_course
 
-    written = init_course(Path(args.course_dir), args.chapters or None, course_id=args.course_id)
+    written = init_course(Path(args.course_dir), args.chapters or None, course_id=args.course_id,
+                          run_experiments=args.run_experiments)
     print(f"nbgrader course in {Path(args.course_dir).resolve()}:")
     for p in written:
         print(f"  {p}")
@@ -206,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
     ni.add_argument("course_dir")
     ni.add_argument("--chapters", nargs="*", default=None)
     ni.add_argument("--course-id", default="mechinterp")
+    ni.add_argument("--run-experiments", action="store_true",
+                    help="autograde runs the experiment cells too (default: skipped, only graded cells run)")
     ni.set_defaults(func=_cmd_nbgrader)
 
     z = sub.add_parser("zoo", help="the offline model zoo")

@@ -8,6 +8,7 @@ COURSE_DIR: `nbgrader generate_assignment 01_superposition`, collect submissions
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import nbformat
@@ -35,15 +36,53 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+{experiments}'''
+
+SKIP_EXPERIMENTS = '''
+# Autograde runs what is graded (setup, exercise and check cells) and skips the chapters' experiment cells
+# (training runs, sweeps, figures): a submission costs seconds, not minutes, and a learner's experiment that
+# hangs or kills its kernel cannot cost them graded points. Delete these lines to run the experiments too.
+from mechinterp.autograder.nbgrader_course import SkipExperiments  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec)
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                      SkipExperiments, CheckCellMetadata]
 '''
 
 
+@functools.cache
+def _skip_experiments_preprocessor():
+    from nbgrader.preprocessors import NbGraderPreprocessor
+
+    class SkipExperiments(NbGraderPreprocessor):
+        """Blank every code cell tagged `experiment` that nbgrader neither grades nor treats as a solution."""
+
+        def preprocess_cell(self, cell, resources, index):
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and "experiment" in cell.metadata.get("tags", []) \
+                    and not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+                cell.source = "# experiment cell: skipped at grading (it is not graded)"
+                cell.outputs = []
+            return cell, resources
+
+    return SkipExperiments
+
+
+def __getattr__(name: str):
+    if name == "SkipExperiments":  # built on first use: importing nbgrader costs ~2 s
+        return _skip_experiments_preprocessor()
+    raise AttributeError(name)
+
+
 def init_course(course_dir: Path, chapter_names: list[str] | None = None, course_id: str = "mechinterp",
-                timeout: int = 600) -> list[Path]:
-    """Write the config and one source notebook per chapter; returns the notebooks written."""
+                timeout: int = 600, run_experiments: bool = False) -> list[Path]:
+    """Write the config and one source notebook per chapter; returns the notebooks written. Unless
+    `run_experiments`, autograde skips the experiment cells (see SKIP_EXPERIMENTS)."""
     root = Path(course_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    config = CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout)
+    config = CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout,
+                                    experiments="" if run_experiments else SKIP_EXPERIMENTS)
     (root / "nbgrader_config.py").write_text(config, encoding="utf-8")
     selected = [get_chapter(n) for n in chapter_names] if chapter_names else list(chapters().values())
     written = []

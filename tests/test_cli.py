@@ -154,3 +154,10 @@ def test_nbgrader_config_follows_the_course_folder_when_moved(tmp_path):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "moved")).load_config()
     assert config.CourseDirectory.root == str(tmp_path / "moved")
     assert config.CourseDirectory.db_url == f"sqlite:///{tmp_path / 'moved' / 'gradebook.db'}"
+
+
+def test_nbgrader_init_can_keep_the_experiments(tmp_path):
+    assert main(["nbgrader", "init", str(tmp_path / "a"), "--chapters", "superposition"]) == 0
+    assert main(["nbgrader", "init", str(tmp_path / "b"), "--chapters", "superposition", "--run-experiments"]) == 0
+    assert "SkipExperiments" in (tmp_path / "a" / "nbgrader_config.py").read_text()
+    assert "SkipExperiments" not in (tmp_path / "b" / "nbgrader_config.py").read_text()

@@ -65,8 +65,14 @@ def graded(tmp_path_factory):
         if "check" in tags(cell) and exercise_of(cell) == "feature_importance":
             cell.source = "pass  # no check here"
 
+    crashing = _fill(release, reference)  # right answers, and experiments that kill or hang the kernel
+    experiments = [c for c in crashing.cells if "experiment" in tags(c)]
+    experiments[0].source = "import os\nos._exit(1)"
+    experiments[1].source = "while True:\n    pass"
+
     submissions = {
         "alice": _fill(release, reference),  # everything right, full notebook with experiments
+        "frank": crashing,
         "bob": release,  # untouched
         "carol": _without_experiments(_fill(release, mutant)),
         "dave": deleted,
@@ -99,6 +105,14 @@ def test_reference_submission_scores_full_marks(graded):
     _, _, scores, _ = graded
     assert None not in scores["alice"].values()
     assert sum(scores["alice"].values()) == 18
+
+
+def test_experiment_cells_are_skipped_at_grading_so_crashes_there_cost_nothing(graded):
+    """A learner's experiment cell that kills the kernel (os._exit) or hangs costs no graded points: autograde
+    skips experiment cells (the config `mechinterp nbgrader init` writes)."""
+    course, _, scores, _ = graded
+    assert sum(scores["frank"].values()) == 18
+    assert "SkipExperiments" in (course / "nbgrader_config.py").read_text()
 
 
 def test_untouched_release_scores_zero(graded):
