@@ -159,6 +159,7 @@ class Built:
     solution: Path | None
     nbgrader: Path
     seconds: float
+    site: Path | None = None
 
 
 def build(chapter: str, out: Path, execute_solution: bool = True) -> Built:
@@ -175,8 +176,37 @@ def build(chapter: str, out: Path, execute_solution: bool = True) -> Built:
         p.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(student_notebook(ch), paths["student"])
     nbformat.write(nbgrader_notebook(ch), paths["nbgrader"])
-    solution = None
+    solution = site = None
     if execute_solution:
-        nbformat.write(execute(solution_notebook(ch), cwd=paths["solution"].parent), paths["solution"])
+        executed = execute(solution_notebook(ch), cwd=paths["solution"].parent)
+        nbformat.write(executed, paths["solution"])
         solution = paths["solution"]
-    return Built(ch.slug, paths["student"], solution, paths["nbgrader"], time.perf_counter() - start)
+        site = out / "site" / f"{ch.stem}.ipynb"
+        site.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(site_notebook(ch, executed), site)
+    return Built(ch.slug, paths["student"], solution, paths["nbgrader"], time.perf_counter() - start, site)
+
+
+def site_notebook(ch: Chapter, executed: NotebookNode) -> NotebookNode:
+    """The website's page: the executed solution notebook in the STUDENT's view. Each exercise cell shows its
+    stub; the reference body follows in a collapsed "Reference solution" block the reader opens on purpose."""
+    import html
+
+    nb = copy.deepcopy(executed)
+    student = student_notebook(ch)
+    cells = []
+    for cell, plain in zip(nb.cells, student.cells, strict=True):
+        if cell.cell_type == "code" and "exercise" in tags(cell):
+            solution_source = cell.source
+            cell.source = plain.source
+            cells.append(cell)
+            cells.append(nbformat.v4.new_markdown_cell(
+                "<details class=\"reference-solution\"><summary>Reference solution (try the exercise first)</summary>"
+                f"<pre><code class=\"language-python\">{html.escape(solution_source)}</code></pre></details>"))
+        else:
+            cells.append(cell)
+    nb.cells = cells
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{cell.cell_type[:2]}-{i:03d}"
+    nbformat.validate(nb)
+    return nb

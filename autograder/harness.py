@@ -126,19 +126,42 @@ def _trap_code(name: str):
     return namespace["trap"].__code__
 
 
+def _copies_of(codes: set, fn: Any) -> list:
+    """Functions reachable from the learner's `fn` (itself, its module's globals, its closure) that run a
+    reference's code object: `types.FunctionType(ref.__code__, ...)` copies made before grading."""
+    if not inspect.isfunction(fn):
+        return []
+    reachable = [fn, *fn.__globals__.values(), *(c.cell_contents for c in fn.__closure__ or () if _filled(c))]
+    return [f for f in reachable if inspect.isfunction(f) and f.__code__ in codes]
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+        return True
+    except ValueError:
+        return False
+
+
 @contextlib.contextmanager
-def _trap_reference_calls() -> Iterator[None]:
+def _trap_reference_calls(fn: Any = None) -> Iterator[None]:
     """While the learner's code runs, every reference function raises ReferenceCalled when called.
 
     Swapping `__code__` catches the reference however it was imported (module attribute or a name bound
-    earlier) at no cost per call, unlike a profiler hook, which would slow training loops several-fold."""
+    earlier) at no cost per call, unlike a profiler hook, which would slow training loops several-fold. Copies
+    of a reference made with `types.FunctionType` (same code object, another function) within the learner's
+    reach are trapped the same way."""
     saved = [(f, f.__code__) for f in _reference_functions()]
+    by_code = {code: f for f, code in saved}
+    saved += [(copy, copy.__code__) for copy in _copies_of(set(by_code), fn)
+              if all(copy is not f for f, _ in saved)]
     patched = _patch_forbidden()
     try:
-        for f, _ in saved:
-            what = f.__qualname__ if f.__module__.startswith("mechinterp.solutions") else \
-                f"{f.__module__.removeprefix('mechinterp.course.')}.{f.__qualname__}, a complete implementation " \
-                "of this exercise"
+        for f, code in saved:
+            ref = by_code[code]  # a copy is reported as the reference it copies
+            what = ref.__qualname__ if ref.__module__.startswith("mechinterp.solutions") else \
+                f"{ref.__module__.removeprefix('mechinterp.course.')}.{ref.__qualname__}, a complete " \
+                "implementation of this exercise"
             f.__code__ = _trap_code(what)
         yield
     finally:
@@ -247,7 +270,7 @@ def _invoke(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict, ob
 
 def _invoke_here(fn: Callable, before: Any, given_args: tuple, given_kwargs: dict) -> Any:
     try:
-        with _trap_reference_calls():
+        with _trap_reference_calls(fn):
             out = fn(*given_args, **given_kwargs)
     except ReferenceCalled as e:
         what = e.args[0] if "complete implementation" in e.args[0] else f"the reference solution ({e.args[0]})"

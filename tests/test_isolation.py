@@ -117,7 +117,25 @@ def returns_a_liar(logits, end, io, s):
     return torch.zeros(len(end)).as_subclass(Liar)
 
 
+def _copy_of_the_reference():
+    import types
+
+    from mechinterp.solutions import ioi as ref
+
+    original = ref.logit_diff
+    return types.FunctionType(original.__code__, original.__globals__, "my_logit_diff", original.__defaults__)
+
+
+copied_reference = _copy_of_the_reference()  # made before grading, as a learner's cell would
+
+
+def calls_a_copy_of_the_reference(logits, end, io, s):
+    return copied_reference(logits, end, io, s)
+
+
 @pytest.mark.parametrize("cheat, says", [
+    (copied_reference, "calls the reference solution (logit_diff)"),
+    (calls_a_copy_of_the_reference, "calls the reference solution (logit_diff)"),
     (exits, "ended the process"),
     (interrupts, "raised KeyboardInterrupt"),
     (sys_exits, "raised SystemExit"),

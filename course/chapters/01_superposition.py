@@ -29,7 +29,8 @@
 # 5. the phase diagram for 2 features in 1 dimension.
 #
 # Every exercise has a check cell underneath it: run it, and it either passes or tells you what is most
-# likely wrong. Budget: about 2 hours. Everything runs on a laptop CPU in about a minute.
+# likely wrong. Budget: about 2 hours. Everything runs in about a minute on 2 idle laptop CPU cores
+# (measured; a laptop busy with other work can take several times longer).
 
 # %% tags=["setup"]
 import math
@@ -59,7 +60,7 @@ print("running on", device)
 # `[n_instances, n_features]`. Training 100 tiny models as one batched model costs about as much as
 # training one.
 #
-# ### Exercise 1.1 — `feature_importance`
+# ### Exercise 1.1 — feature_importance
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~5 min
 #
 # Return $I_i = \text{decay}^i$ for every instance, shape `[n_instances, n_features]`, feature 0 the most
@@ -80,7 +81,7 @@ def feature_importance(n_instances: int, n_features: int, decay: float) -> Tenso
 check("superposition", "feature_importance", feature_importance)
 
 # %% [markdown]
-# ### Exercise 1.2 — `sample_features`
+# ### Exercise 1.2 — sample_features
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 #
 # Draw a batch. Two independent random draws per entry: one decides *whether* the feature is present
@@ -124,7 +125,7 @@ check("superposition", "sample_features", sample_features)
 # time. Sparse features make interference rare, and the ReLU makes it cheap. The linear model has no
 # such escape hatch.
 #
-# ### Exercise 2.1 — `toy_forward`
+# ### Exercise 2.1 — toy_forward
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # Batched over instances: `W` is `[n_instances, n_hidden, n_features]`. `torch.einsum` makes the shapes
@@ -148,7 +149,7 @@ def toy_forward(W: Tensor, b: Tensor, x: Tensor, activation: str = "relu") -> Te
 check("superposition", "toy_forward", toy_forward)
 
 # %% [markdown]
-# ### Exercise 2.2 — `weighted_mse_loss`
+# ### Exercise 2.2 — weighted_mse_loss
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # The paper's loss is $L = \sum_x \sum_i I_i (x_i - \hat x_i)^2$. We average over the batch, sum over
@@ -172,7 +173,7 @@ def weighted_mse_loss(x: Tensor, x_hat: Tensor, importance: Tensor) -> Tensor:
 check("superposition", "weighted_mse_loss", weighted_mse_loss)
 
 # %% [markdown]
-# ### Exercise 2.3 — `train_toy_models`
+# ### Exercise 2.3 — train_toy_models
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~20 min
 #
 # One loop trains every instance. Initialise $W$ Xavier-normal, $b = 0$, from a `torch.Generator`
@@ -238,7 +239,7 @@ plt.show()
 # included) share its direction. A feature with a dimension of its own has $D_i = 1$; two antipodal
 # features share one dimension, $D = 1/2$; a feature the model drops has $D_i = 0$.
 #
-# ### Exercise 4.1 — `feature_dimensionality`
+# ### Exercise 4.1 — feature_dimensionality
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 #
 # *Usual mistakes:* using rows of `W` instead of columns; forgetting to normalise $W_i$ in the
@@ -260,7 +261,7 @@ def feature_dimensionality(W: Tensor) -> Tensor:
 check("superposition", "feature_dimensionality", feature_dimensionality)
 
 # %% [markdown]
-# ### Exercise 4.2 — `superposition_measure`
+# ### Exercise 4.2 — superposition_measure
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # The paper colours each feature by $\sum_{j \neq i} (\hat W_i \cdot W_j)^2$: how much of *other*
@@ -344,7 +345,7 @@ for activation, W in sweep.items():
 # **not represented**, gets the **dedicated** dimension (feature 0 is dropped), or the two share the
 # dimension in **superposition** (antipodal: $W_0 \approx -W_1$).
 #
-# ### Exercise 7.1 — `phase_grid_inputs`
+# ### Exercise 7.1 — phase_grid_inputs
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # Lay out a $P \times R$ grid as $P \cdot R$ instances so one call of `train_toy_models` trains the whole
@@ -367,7 +368,7 @@ def phase_grid_inputs(relative_importance: Tensor, feature_probability: Tensor) 
 check("superposition", "phase_grid_inputs", phase_grid_inputs)
 
 # %% [markdown]
-# ### Exercise 7.2 — `classify_phase`
+# ### Exercise 7.2 — classify_phase
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~5 min
 #
 # A feature is represented when $\lVert W_i \rVert$ exceeds the threshold. *Usual mistake:* comparing

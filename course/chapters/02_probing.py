@@ -42,7 +42,8 @@
 # 5. control tasks and selectivity: a linear probe against an MLP probe;
 # 6. the causal test: remove the "inside quotes" direction and watch the model forget to close its quotes.
 #
-# Budget: about 2.5 hours. The notebook runs in about a minute on a laptop CPU.
+# Budget: about 2.5 hours. The notebook runs in about a minute on 2 idle laptop CPU cores
+# (measured; a laptop busy with other work can take several times longer).
 
 # %% tags=["setup"]
 import time
@@ -77,7 +78,7 @@ print(f"{model.n_layers} layers, d_model {model.d_model}; {n_windows} windows of
 # each block (`blocks.{l}.hook_resid_pre`; depth 0 is the token + position embedding) and leaving the last
 # (`blocks.{n_layers - 1}.hook_resid_post`).
 #
-# ### Exercise 1.1 — `collect_residuals`
+# ### Exercise 1.1 — collect_residuals
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 #
 # Run the model `batch_size` sequences at a time with `model.run_with_cache(..., names_filter=names)` (caching
@@ -126,7 +127,7 @@ print("mean residual norm by depth:", resid.norm(dim=-1).mean((1, 2)).numpy().ro
 # Labels are computed on the whole held-out stream, then cut into the same windows as the tokens; `-1` means
 # "no label here" (e.g. the quote mark itself, or a word piece).
 #
-# ### Exercise 2.1 — `quote_labels`
+# ### Exercise 2.1 — quote_labels
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # Count `"` *characters*, not tokens that contain one (a token such as `'"."'` holds two), in the tokens
@@ -186,7 +187,7 @@ print("".join(f"[{s}]" if q == 1 else s for s, q in zip(stream[w * 128 + start: 
 # tested on text it has seen. Split by **group** (here: the 128-token window a token belongs to — each window
 # is a different stretch of text), never by token.
 #
-# ### Exercise 3.1 — `group_split`
+# ### Exercise 3.1 — group_split
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # Shuffle the group ids with a seeded `torch.Generator`, give the first `round(f_train * n_groups)` to train,
@@ -208,7 +209,7 @@ def group_split(groups: Tensor, fractions: tuple[float, float, float], seed: int
 check("probing", "group_split", group_split)
 
 # %% [markdown]
-# ### Exercise 3.2 — `majority_accuracy`
+# ### Exercise 3.2 — majority_accuracy
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # The dumbest probe ignores the activations and always predicts the most frequent *training* label. Every
@@ -244,7 +245,7 @@ for name, lab in labels.items():
 # keeps the optimum finite when classes are separable). Full-batch L-BFGS solves this small convex problem in
 # well under a second.
 #
-# ### Exercise 4.1 — `train_linear_probe`
+# ### Exercise 4.1 — train_linear_probe
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~25 min
 #
 # Fold the standardisation back so the returned probe acts on raw activations: with $z = (x - \mu)/\sigma$,
@@ -342,7 +343,7 @@ for name, curves in sweeps.items():
 # found in BERT ("BERT rediscovers the classical NLP pipeline"). Before believing the part-of-speech half of
 # that, ask which words the test set contains.
 #
-# ### Exercise 4.2 — `hold_out_types`
+# ### Exercise 4.2 — hold_out_types
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # Part of speech is (nearly) a fixed function of the word, and almost every test token is a word the probe
@@ -409,7 +410,7 @@ for name, accs in curves.items():
 # memorising "word → label" does. A probe that does well on the control task can memorise, so its task
 # accuracy says less. **Selectivity** = task accuracy − control accuracy; good probes are selective.
 #
-# ### Exercise 5.1 — `control_labels`
+# ### Exercise 5.1 — control_labels
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 #
 # One draw per token *type* (vocabulary id) with `torch.multinomial(distribution, n_types, replacement=True,
@@ -432,7 +433,7 @@ def control_labels(token_ids: Tensor, labels: Tensor, seed: int) -> Tensor:
 check("probing", "control_labels", control_labels)
 
 # %% [markdown]
-# ### Exercise 5.2 — `probe_selectivity`
+# ### Exercise 5.2 — probe_selectivity
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 #
 # Same probe family, same inputs, two label sets; both scored on the *test* examples.
@@ -488,7 +489,7 @@ plt.show()
 # predicting the **closing** quote mark — and hurt them more than erasing a random direction does.
 # (Ravfogel et al.'s INLP and Elazar et al.'s amnesic probing iterate this idea.)
 #
-# ### Exercise 6.1 — `project_out`
+# ### Exercise 6.1 — project_out
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -505,7 +506,7 @@ def project_out(x: Tensor, direction: Tensor) -> Tensor:
 check("probing", "project_out", project_out)
 
 # %% [markdown]
-# ### Exercise 6.2 — `loss_with_direction_removed`
+# ### Exercise 6.2 — loss_with_direction_removed
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 #
 # Use `model.hooks([(name, hook_fn)])` as a context manager: `hook_fn(activation, hook_point)` returns the

@@ -32,7 +32,8 @@
 # Models: `zoo/attn-only-2l` and `zoo/attn-only-1l` (attention-only transformers trained on sequences with
 # repeated random segments) and `zoo/text-lm` (a small GPT-2-architecture model trained on English text).
 # All three are ordinary `transformers` GPT-2 models behind the course's hooks API (hook names as in
-# TransformerLens; see *Models and hooks*). Budget: about 3 hours; the notebook runs in well under a minute.
+# TransformerLens; see *Models and hooks*). Budget: about 3 hours; the notebook runs in well under a minute on 2 idle
+# CPU cores (a busy laptop can take several times longer).
 
 # %% tags=["setup"]
 import matplotlib.pyplot as plt
@@ -59,7 +60,7 @@ print(model_2l.n_layers, "layers,", model_2l.n_heads, "heads per layer; tokens",
 # the same 32 again. A model that can look back and copy should predict the second half almost perfectly;
 # one that cannot is stuck at chance ($\ln 64 \approx 4.16$ nats).
 #
-# ### Exercise 1.1 — `per_token_loss`
+# ### Exercise 1.1 — per_token_loss
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # The logits at position $i$ predict token $i + 1$. *Usual mistake:* forgetting that shift.
@@ -109,7 +110,7 @@ plt.show()
 # **previous-token head**) and, in the second half, a stripe offset by $32 - 1$ (each token attends to the
 # token *after* its earlier occurrence: an **induction head**). Turn the eyeballing into numbers.
 #
-# ### Exercise 2.1 — `prev_token_score`
+# ### Exercise 2.1 — prev_token_score
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # `pattern.diagonal(offset, dim1=-2, dim2=-1)` reads a diagonal stripe. *Usual mistake:* the main diagonal
@@ -129,7 +130,7 @@ def prev_token_score(pattern: Tensor) -> Tensor:
 check("induction_heads", "prev_token_score", prev_token_score)
 
 # %% [markdown]
-# ### Exercise 2.2 — `duplicate_token_score` and `induction_score`
+# ### Exercise 2.2 — duplicate_token_score and induction_score
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # On a sequence whose second half repeats the first, the token at $q \ge$ `half` appeared before at
@@ -198,7 +199,7 @@ print(f"induction head 1.{induction_head} (score {scores['attn-only-2l']['induct
 # final LayerNorm. Freeze that LayerNorm's scale at this input and the logit of the correct next token
 # splits into a sum over everything written to the residual stream — including one term per head.
 #
-# ### Exercise 3.1 — `head_logit_attribution`
+# ### Exercise 3.1 — head_logit_attribution
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~20 min
 #
 # LayerNorm computes $\mathrm{LN}(x) = \frac{x - \bar x}{\sigma(x)} \odot w + b$. For a head's output
@@ -239,7 +240,7 @@ plt.show()
 # writes little directly. DLA cannot see *indirect* effects: the previous-token head matters only through
 # the induction head's keys. **Ablation** sees them. Knock a head out and measure the damage.
 #
-# ### Exercise 3.2 — `ablated_repeat_loss`
+# ### Exercise 3.2 — ablated_repeat_loss
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 #
 # Patch the head's `hook_z` with `patch("zero", head=...)` or `patch("mean", mean_z, head=...)` inside
@@ -298,7 +299,7 @@ print(offsets.cpu().numpy().round(2))
 # $$\text{score}(W_A, W_B) = \frac{\lVert W_A W_B \rVert_F}{\lVert W_A \rVert_F \lVert W_B \rVert_F},
 # \quad W_A = W_{OV}^{0.h}, \; W_B = (W_{QK}^{1.h'})^\top .$$
 #
-# ### Exercise 4.1 — `composition_score`
+# ### Exercise 4.1 — composition_score
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -330,7 +331,7 @@ print(f"K-composition 0.{prev_head} -> 1.{induction_head}: {k_comp[prev_head, in
 # full OV circuit $W_E W_{OV} W_U$ maps each input token to output logits; for a copying head the diagonal
 # dominates.
 #
-# ### Exercise 4.2 — `copying_fraction`
+# ### Exercise 4.2 — copying_fraction
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -365,7 +366,7 @@ print("layer-1 heads, copying fraction:", copying_fraction(full_ov).cpu().numpy(
 # block and ask how good a next-token prediction it already is. We switch to `zoo/text-lm`, a 4-layer
 # model trained on English text.
 #
-# ### Exercise 5.1 — `logit_lens`
+# ### Exercise 5.1 — logit_lens
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 #
 # Cache the residual stream entering each block and leaving the last one, decode each through

@@ -35,7 +35,7 @@
 # 128 people named *Given Family* (each given name shared by 16 people, each family name by 8, so a person
 # is identified only at the **last subject token**), each with a home city, language, job, colour and sport.
 # It recalls the facts in training phrasings and in held-out paraphrases. Budget: about 3 hours; the notebook
-# runs in about a minute on a laptop CPU.
+# runs in about a minute on 2 idle laptop CPU cores (a busy laptop can take several times longer).
 
 # %% tags=["setup"]
 import time
@@ -69,7 +69,7 @@ print(model.n_layers, "layers;", len(facts), "people; e.g.", next(iter(facts.ite
 # position: a linear function of the final residual stream (unlike a probability), and it compares the two
 # answers we care about rather than the clean answer against all 136 tokens.
 #
-# ### Exercise 1.1 — `logit_diff`
+# ### Exercise 1.1 — logit_diff
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -86,7 +86,7 @@ def logit_diff(logits: Tensor, correct: Tensor, incorrect: Tensor) -> Tensor:
 check("patching", "logit_diff", logit_diff)
 
 # %% [markdown]
-# ### Exercise 1.2 — `normalised_metric`
+# ### Exercise 1.2 — normalised_metric
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # Raw logit differences are hard to compare across prompts and sites. Normalise: 0 = what the corrupted run
@@ -131,7 +131,7 @@ def metric(logits: Tensor) -> Tensor:
 # %% [markdown]
 # ## 2. Patching
 #
-# ### Exercise 2.1 — `patch_one`
+# ### Exercise 2.1 — patch_one
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # A hook returns the activation the model should use. Copy the source activation at ONE position (for every
@@ -150,7 +150,7 @@ def patch_one(model: HookedModel, tokens: Tensor, source_cache: dict, name: str,
 check("patching", "patch_one", patch_one)
 
 # %% [markdown]
-# ### Exercise 2.2 — `patching_map`
+# ### Exercise 2.2 — patching_map
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # Loop over layers and positions; `SITES[site].format(layer=layer)` gives the hook name.
@@ -216,7 +216,7 @@ print("noising: 1 = nothing lost; a value near 0 means that one activation is ne
 # The naive map costs `n_layers x n_positions` forward passes. Put every position's patch in the *same*
 # batch instead: repeat the prompts once per position, and patch row block $p$ at position $p$.
 #
-# ### Exercise 3.1 — `batched_patching_map`
+# ### Exercise 3.1 — batched_patching_map
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~20 min
 #
 # With `big = tokens.repeat(n_pos, 1)`, rows `p * batch .. (p + 1) * batch - 1` are block $p$
@@ -253,7 +253,7 @@ print(f"batched {batched_s:.2f} s vs naive {naive_s:.2f} s ({naive_s / batched_s
 # XL, two sites: MLPs at the **last subject token** in early-to-middle layers, and attention at the **last
 # token** in later layers.
 #
-# ### Exercise 4.1 — `subject_noise`
+# ### Exercise 4.1 — subject_noise
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -268,7 +268,7 @@ def subject_noise(shape: tuple[int, ...], embedding_std: float, generator: torch
 check("patching", "subject_noise", subject_noise)
 
 # %% [markdown]
-# ### Exercise 4.2 — `causal_trace`
+# ### Exercise 4.2 — causal_trace
 # > Difficulty: 🔴🔴🔴🔴⚪ · Importance: 🔵🔵🔵🔵🔵 · ~40 min
 #
 # One prompt, `n_samples` noisy copies. Add the noise in a `hook_embed` hook (row $i$ gets noise sample
@@ -371,7 +371,7 @@ plt.show()
 # distribution; resample-ablation by its value on a random other input — both keep the activation
 # in-distribution.
 #
-# ### Exercise 5.1 — `ablate`
+# ### Exercise 5.1 — ablate
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~20 min
 
 # %% tags=["exercise"]
@@ -444,7 +444,7 @@ print(f"mean-ablating it with ONE mean over rows and positions: p(correct) drops
 # is far from linear between the two activations (attention patterns switching, saturated nonlinearities)
 # it can be badly off.
 #
-# ### Exercise 6.1 — `attribution_patching_map`
+# ### Exercise 6.1 — attribution_patching_map
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~20 min
 #
 # `model.run_with_cache(tokens, names_filter=names, detach=False)` keeps the cached activations in the

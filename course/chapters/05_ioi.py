@@ -49,7 +49,8 @@
 # stories and IOI sentences (its model card says exactly what it saw). It is tested on names it never saw in an
 # IOI prompt and on templates it never saw as such. **Nothing in this chapter assumes which head does what: every class is found by
 # measurement**, and where the small model's circuit differs from GPT-2's we say how. Budget: about 3 hours; the
-# notebook runs in well under two minutes on a laptop CPU.
+# notebook runs in well under two minutes on 2 idle laptop CPU cores (a busy laptop can take several times
+# longer).
 
 # %% tags=["setup"]
 import time
@@ -86,7 +87,7 @@ for i in range(3):
 # final token (END, whose prediction is the answer) sits at its own position `batch.end[i]`. `encode_ioi` also
 # records where IO, S1 and S2 are in every prompt.
 #
-# ### Exercise 1.1 — `logit_diff`
+# ### Exercise 1.1 — logit_diff
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -125,7 +126,7 @@ for split in ("train", "heldout_names", "heldout_templates", "heldout"):
 # final LayerNorm's scale at its value on this input and the logits become linear in that sum, so every head
 # gets its own share of the logit difference: its **direct logit attribution** (DLA).
 #
-# ### Exercise 2.1 — `logit_diff_dla`
+# ### Exercise 2.1 — logit_diff_dla
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 #
 # LayerNorm computes (x − mean(x)) / std(x) · w + b. The mean and the bias do not depend on which head wrote
@@ -165,13 +166,15 @@ rest_share = logit_diff_dla(rest[:, None, None], final_scale, model.hf.transform
 ln_bias = float((model.hf.transformer.ln_f.bias @ (model.W_U[:, batch.io] - model.W_U[:, batch.s])).mean())
 print(f"sum of head DLA {dla.sum():.3f} + embeddings and biases {rest_share.sum():.3f} + final LayerNorm bias "
       f"{ln_bias:.3f} = {dla.sum() + rest_share.sum() + ln_bias:.3f}; the model's logit diff {CLEAN_LD:.3f}")
-fig, ax = plt.subplots(figsize=(6, 3))
+fig, ax = plt.subplots(figsize=(6, 3.2))
 lim = float(dla.abs().max())
 im = ax.imshow(dla.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+ax.set_xticks(range(model.n_heads))
+ax.set_yticks(range(model.n_layers))
 ax.set_xlabel("head")
 ax.set_ylabel("layer")
-ax.set_title("direct logit attribution to logit(IO) - logit(S) at END")
-fig.colorbar(im)
+ax.set_title("direct logit attribution to logit(IO) - logit(S) at END", fontsize=10, pad=10)
+fig.colorbar(im, ax=ax, label="nats")
 plt.show()
 
 # %% [markdown]
@@ -179,7 +182,7 @@ plt.show()
 # its bias is a constant of the model), so the heatmap is a complete account of the direct effects. A head can only matter directly by what it *reads*:
 # where does END attend?
 #
-# ### Exercise 2.2 — `end_attention`
+# ### Exercise 2.2 — end_attention
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -203,9 +206,11 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 2.8))
 for ax, (title, m) in zip(axes, [("END → IO", to_io), ("END → S1", to_s1), ("END → S2", to_s2)], strict=True):
     im = ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_title(title)
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
-fig.colorbar(im, ax=axes, shrink=0.8)
+fig.colorbar(im, ax=axes, shrink=0.8, label="attention")
 plt.show()
 top = sorted(((float(dla[h]), h) for h in [(l, k) for l in range(model.n_layers) for k in range(model.n_heads)]),
              key=lambda t: -abs(t[0]))[:6]
@@ -219,7 +224,7 @@ for value, (layer, head) in top:
 # head's OV circuit and the unembedding, and count how often the name itself is among the top 5 logits
 # (negative copy score: among the top 5 of the negated logits — a head that suppresses what it reads).
 #
-# ### Exercise 2.3 — `copy_score`
+# ### Exercise 2.3 — copy_score
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~15 min
 #
 # `model.W_V(layer)` is [head, d_model, d_head] and `model.W_O(layer)` is [head, d_head, d_model];
@@ -292,7 +297,7 @@ for value, (layer, head) in sorted(movers, reverse=True)[:4]:
 # Freezing matters: without it, step 2 would also carry the senders' effect through every other head into the
 # receivers. With the logits as receiver, step 2 alone measures the senders' *direct* effect.
 #
-# ### Exercise 3.1 — `path_patch`
+# ### Exercise 3.1 — path_patch
 # > Difficulty: 🔴🔴🔴🔴⚪ · Importance: 🔵🔵🔵🔵🔵 · ~40 min
 #
 # Hook names: `blocks.{l}.attn.hook_z` is [batch, pos, head, d_head]; `blocks.{l}.attn.hook_q` / `hook_k` /
@@ -393,13 +398,16 @@ print("\nedges (sender -> the input it feeds in the heads found one step before;
 for (layer, head), qkv, effect in circuit["edges"]:
     print(f"  {layer}.{head} -> {qkv}: {effect:+.2f}")
 paths = circuit["scores"]["paths"]
-fig, axes = plt.subplots(1, len(paths), figsize=(3.2 * len(paths), 2.6), squeeze=False)
+fig, axes = plt.subplots(1, len(paths), figsize=(3.4 * len(paths), 2.8), squeeze=False)
+lim = max(0.05, max(float(m.abs().max()) for m in paths.values()))  # one colour scale for every panel
 for ax, ((step, qkv), m) in zip(axes[0], paths.items(), strict=True):
-    lim = max(0.05, float(m.abs().max()))
-    ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+    im = ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.set_title(f"step {step + 1}: into {qkv}", fontsize=9)
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
+fig.colorbar(im, ax=axes, shrink=0.85, label="change of the logit diff (÷ clean)")
 plt.show()
 
 # %% [markdown]
@@ -457,11 +465,12 @@ shown = [*suppressors[:2], *circuit["classes"].get("current token", [])[:1]]
 fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4.2), squeeze=False)
 for ax, (layer, head) in zip(axes[0], shown, strict=True):
     n = len(str_tokens)
-    ax.imshow(pcache[pattern_names[layer]][example, head, :n, :n].numpy(), cmap="Blues", vmin=0, vmax=1)
+    im = ax.imshow(pcache[pattern_names[layer]][example, head, :n, :n].numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), str_tokens, rotation=90, fontsize=7)
     ax.set_yticks(range(n), str_tokens, fontsize=7)
     ax.set_title(f"head {layer}.{head}: query (rows) -> key (columns)", fontsize=9)
 plt.tight_layout()
+fig.colorbar(im, ax=axes, shrink=0.8, label="attention")
 plt.show()
 
 # %% [markdown]
@@ -496,7 +505,7 @@ plt.show()
 # information the circuit is claimed to carry. Because positions mean different words in different templates,
 # the mean is taken **per template** (and per length), position by position.
 #
-# ### Exercise 5.1 — `group_means`
+# ### Exercise 5.1 — group_means
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 
 # %% tags=["exercise"]
@@ -512,7 +521,7 @@ def group_means(acts: Tensor, groups: Tensor) -> Tensor:
 check("ioi", "group_means", group_means)
 
 # %% [markdown]
-# ### Exercise 5.2 — `ablate_heads`
+# ### Exercise 5.2 — ablate_heads
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 
 # %% tags=["exercise"]

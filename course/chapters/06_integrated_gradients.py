@@ -42,7 +42,8 @@
 # each built around ONE sentiment adjective from VADER's lexicon, sometimes intensified or negated. We know
 # where the evidence is, so we can check whether attributions find it. The same code runs on
 # `distilbert-base-uncased-finetuned-sst-2-english` when the Hugging Face hub is reachable.
-# Budget: about 2.5 hours; the notebook runs in well under a minute.
+# Budget: about 2.5 hours; the notebook runs in well under a minute on 2 idle CPU cores
+# (a busy laptop can take several times longer).
 
 # %% tags=["setup"]
 import json
@@ -100,7 +101,7 @@ except Exception as e:  # noqa: BLE001
 # chapter you will know what it does. `clf.embed(ids)` gives word embeddings and
 # `clf.probs_from_embeds(embeds, mask)` the class probabilities.
 #
-# ### Exercise 1.1 — `baseline_ids`
+# ### Exercise 1.1 — baseline_ids
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -122,7 +123,7 @@ check("integrated_gradients", "baseline_ids", baseline_ids)
 # the trapezoid rule uses both ends of each interval; **Gauss–Legendre** quadrature picks $n$ points and
 # weights that integrate polynomials of degree $2n - 1$ exactly, so smooth integrands converge much faster.
 #
-# ### Exercise 2.1 — `integration_rule`
+# ### Exercise 2.1 — integration_rule
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~15 min
 #
 # `np.polynomial.legendre.leggauss(n)` returns points and weights on $[-1, 1]$; map them to $[0, 1]$
@@ -145,7 +146,7 @@ def integration_rule(n_steps: int, method: str) -> tuple[Tensor, Tensor]:
 check("integrated_gradients", "integration_rule", integration_rule)
 
 # %% [markdown]
-# ### Exercise 2.2 — `integrated_gradients`
+# ### Exercise 2.2 — integrated_gradients
 # > Difficulty: 🔴🔴🔴🔴⚪ · Importance: 🔵🔵🔵🔵🔵 · ~40 min
 #
 # Same call shape as captum's `IntegratedGradients(forward_func).attribute(...)`. Build all scaled inputs
@@ -177,7 +178,7 @@ def integrated_gradients(forward_func, inputs: Tensor, baselines: Tensor, target
 check("integrated_gradients", "integrated_gradients", integrated_gradients)
 
 # %% [markdown]
-# ### Exercise 2.3 — `token_attributions`
+# ### Exercise 2.3 — token_attributions
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # Sum over the embedding dimension — *signed*, so that completeness still holds per sentence. (Taking the
@@ -361,7 +362,7 @@ print(f"planted word top-attributed: {(top == planted).float().mean():.3f} of al
       f"{top_is_negator[negated].float().mean():.3f})")
 
 # %% [markdown]
-# ### Exercise 4.1 — `gradient_times_input`
+# ### Exercise 4.1 — gradient_times_input
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # The cheapest attribution: the gradient at the input, times the input. It is IG with a zero baseline and a
@@ -416,7 +417,7 @@ print(f"completeness, zero baseline: |sum of gradient x input - (F(x) - F(0))| a
 # network explains the *input*, not the model (edge detectors pass for saliency maps this way).
 # We compare token rankings with Spearman's rank correlation.
 #
-# ### Exercise 5.1 — `spearman`
+# ### Exercise 5.1 — spearman
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # Ranks via `argsort().argsort()`; then the Pearson correlation of the ranks.
@@ -450,7 +451,7 @@ print(f"mean rank correlation {np.mean(corr):.3f}")
 # attributions are *faithful*: delete the tokens IG ranks highest and the model's confidence should fall
 # faster than when deleting in random order.
 #
-# ### Exercise 5.2 — `deletion_curve`
+# ### Exercise 5.2 — deletion_curve
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~20 min
 
 # %% tags=["exercise"]

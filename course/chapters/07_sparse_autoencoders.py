@@ -43,7 +43,8 @@
 #
 # Model: `zoo/text-lm`, a 4-layer GPT-2-architecture model trained on public-domain and permissively licensed
 # English (a Bible translation, WordNet glosses, fortune-cookie quotes). Budget: about 3 hours; the notebook
-# runs in about three minutes on a laptop CPU (most of it training the SAE once — the result is cached).
+# runs in about three minutes on 2 idle laptop CPU cores (most of it training the SAE once — the result is
+# cached); on a laptop busy with other work it measured 21 minutes.
 
 # %% tags=["setup"]
 import time
@@ -73,7 +74,7 @@ torch.manual_seed(0)
 # the SAE to find the directions. The score is the **mean max cosine similarity** (MMCS): for each true
 # feature, the best cosine with any learned direction, averaged.
 #
-# ### Exercise 1.1 — `mmcs`
+# ### Exercise 1.1 — mmcs
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 
 # %% tags=["exercise"]
@@ -115,7 +116,7 @@ print(f"random directions: MMCS {mmcs(random_dirs, true_dirs):.3f}")
 # A plain ReLU SAE needs a penalty to be sparse, and the penalty also *shrinks* the activations it keeps.
 # Three newer activations control sparsity directly.
 #
-# ### Exercise 2.1 — `topk_activation`
+# ### Exercise 2.1 — topk_activation
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 #
 # TopK (Gao et al.) keeps the $k$ largest pre-activations of each token: $L_0 = k$ exactly, no penalty, no
@@ -133,7 +134,7 @@ def topk_activation(pre: Tensor, k: int) -> Tensor:
 check("sparse_autoencoders", "topk_activation", topk_activation)
 
 # %% [markdown]
-# ### Exercise 2.2 — `batchtopk_activation`
+# ### Exercise 2.2 — batchtopk_activation
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~15 min
 #
 # BatchTopK (Bussmann et al.) keeps the top $k \times B$ activations of the whole batch of $B$ tokens: an easy
@@ -154,7 +155,7 @@ def batchtopk_activation(pre: Tensor, k: int) -> tuple[Tensor, Tensor]:
 check("sparse_autoencoders", "batchtopk_activation", batchtopk_activation)
 
 # %% [markdown]
-# ### Exercise 2.3 — `jumprelu`
+# ### Exercise 2.3 — jumprelu
 # > Difficulty: 🔴🔴🔴🔴⚪ · Importance: 🔵🔵🔵⚪⚪ · ~30 min
 #
 # JumpReLU (Rajamanoharan et al.) learns a threshold $\theta_i$ per latent: $a_i = z_i\,H(z_i - \theta_i)$.
@@ -185,7 +186,7 @@ check("sparse_autoencoders", "jumprelu", jumprelu)
 # %% [markdown]
 # ## 3. Losses and the tricks that make training work
 #
-# ### Exercise 3.1 — `l1_penalty`
+# ### Exercise 3.1 — l1_penalty
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 #
 # For a ReLU SAE the sparsity term is an L1 penalty on the activations. Weighted by each latent's decoder norm
@@ -205,7 +206,7 @@ def l1_penalty(acts: Tensor, W_dec: Tensor) -> Tensor:
 check("sparse_autoencoders", "l1_penalty", l1_penalty)
 
 # %% [markdown]
-# ### Exercise 3.2 — `auxk_loss`
+# ### Exercise 3.2 — auxk_loss
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~20 min
 #
 # A **dead** latent has not fired for a long time (here: 250,000 tokens). It gets no gradient from the
@@ -227,7 +228,7 @@ def auxk_loss(x: Tensor, recon: Tensor, pre: Tensor, dead: Tensor, W_dec: Tensor
 check("sparse_autoencoders", "auxk_loss", auxk_loss)
 
 # %% [markdown]
-# ### Exercise 3.3 — `remove_parallel_grad`
+# ### Exercise 3.3 — remove_parallel_grad
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # Decoder rows are renormalised to unit length after every step (so activations, not decoder norms, carry the
@@ -246,7 +247,7 @@ def remove_parallel_grad(W_dec: Tensor, grad: Tensor) -> Tensor:
 check("sparse_autoencoders", "remove_parallel_grad", remove_parallel_grad)
 
 # %% [markdown]
-# ### Exercise 3.4 — `geometric_median`
+# ### Exercise 3.4 — geometric_median
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~10 min
 #
 # The decoder bias $b_\text{dec}$ is subtracted before encoding: it should sit at the "centre" of the data.
@@ -271,7 +272,7 @@ check("sparse_autoencoders", "geometric_median", geometric_median)
 # same learning rate and penalty work for any model and layer. Read `SparseAutoencoder.losses` and
 # `train_sae` now: every line should look familiar.
 #
-# ## 4. The real thing: an SAE on `text-lm`
+# ## 4. The real thing: an SAE on text-lm
 #
 # An **activation store** runs the model once over the training text, writes the activations of one hook
 # point to a memory-mapped file on disk, and then serves shuffled batches for as many epochs as needed —
@@ -301,7 +302,7 @@ plt.show()
 #
 # Measure on held-out text (never seen by the language model or the SAE).
 #
-# ### Exercise 5.1 — `fve`
+# ### Exercise 5.1 — fve
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -317,7 +318,7 @@ def fve(x: Tensor, recon: Tensor) -> float:
 check("sparse_autoencoders", "fve", fve)
 
 # %% [markdown]
-# ### Exercise 5.2 — `sparsity_stats`
+# ### Exercise 5.2 — sparsity_stats
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 
 # %% tags=["exercise"]
@@ -355,7 +356,7 @@ plt.show()
 # vector that the SAE drops (or not care about a large part it keeps). The test that matters: **splice** the
 # SAE into the forward pass and measure the language-model loss.
 #
-# ### Exercise 5.3 — `spliced_ce_loss`
+# ### Exercise 5.3 — spliced_ce_loss
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~15 min
 
 # %% tags=["exercise"]
@@ -371,7 +372,7 @@ def spliced_ce_loss(model: HookedModel, tokens: Tensor, hook: str, replace) -> f
 check("sparse_autoencoders", "spliced_ce_loss", spliced_ce_loss)
 
 # %% [markdown]
-# ### Exercise 5.4 — `ce_recovered`
+# ### Exercise 5.4 — ce_recovered
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -478,7 +479,7 @@ plt.show()
 # effect on a common token is the strongest (chosen above, by rule, not by hand): add `strength x` its
 # decoder direction at every position while sampling, and count how often the tokens it promotes appear.
 #
-# ### Exercise 7.1 — `steering_hook`
+# ### Exercise 7.1 — steering_hook
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~5 min
 
 # %% tags=["exercise"]

@@ -39,7 +39,8 @@
 # saw statements only ("Ada Vorn lives in quen ."). `facts-lm-v2` also saw **profile rows** — the name followed
 # straight away by the person's five attributes in a random order ("Ada Vorn quen velish baker red golf .") —
 # and questions asked through a pronoun after an aside. Its family-name position therefore has to predict every
-# attribute of the person. Budget: about 3 hours; the notebook runs in about a minute and a half on a laptop CPU.
+# attribute of the person. Budget: about 3 hours; the notebook runs in about a minute and a half on 2 idle
+# laptop CPU cores (a busy laptop can take several times longer).
 
 # %% tags=["setup"]
 import time
@@ -119,7 +120,7 @@ print(f"traces: {time.perf_counter() - start:.1f} s; facts-lm-v2's MLP effect at
 # the last subject token depends on what came before the subject, so ROME averages it over several prefixes:
 # `ed.context_prompts(request)` puts the rewrite prompt behind every prefix the model was trained with.
 #
-# ### Exercise 2.1 — `compute_key`
+# ### Exercise 2.1 — compute_key
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~10 min
 
 # %% tags=["exercise"]
@@ -157,7 +158,7 @@ print("k*:", tuple(key.shape), f"norm {key.norm():.2f}")
 # then solves a least-squares problem: change `W` as little as possible *on the distribution of keys*, subject
 # to k* ↦ v* exactly — whose solution uses C⁻¹k* as the direction.
 #
-# ### Exercise 3.1 — `second_moment`
+# ### Exercise 3.1 — second_moment
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -198,7 +199,7 @@ plt.show()
 # who the subject is. Our essence prompt is the bare name: after "Ada Vorn" the model predicts Ada Vorn's
 # attributes (the profile rows), so the KL term asks δ to leave the other four alone.
 #
-# ### Exercise 4.1 — `optimise_delta`
+# ### Exercise 4.1 — optimise_delta
 # > Difficulty: 🔴🔴🔴🔴⚪ · Importance: 🔵🔵🔵🔵⚪ · ~25 min
 #
 # A hook on `blocks.{layer}.hook_mlp_out` that returns `act` with δ added at the right position (clone first, or
@@ -242,7 +243,7 @@ print(f"|δ| = {delta.norm():.2f} against |k*·W| = {(key @ W).norm():.2f}")
 # With C, k* and v*, ROME's closed form is W' = W + (C⁻¹k*) Λᵀ with Λ = (v* − k*ᵀW) / (k*ᵀC⁻¹k*): it maps k*
 # to v* exactly, and any other key k moves by (k·C⁻¹k*) Λ — nothing for keys that are C⁻¹-orthogonal to k*.
 #
-# ### Exercise 5.1 — `rank_one_update`
+# ### Exercise 5.1 — rank_one_update
 # > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵🔵 · ~15 min
 
 # %% tags=["exercise"]
@@ -300,7 +301,7 @@ plt.show()
 # One example proves little. CounterFact scores many edits, each on three prompt sets, with a **pairwise**
 # test per prompt: does the wanted object get a higher probability than the other one?
 #
-# ### Exercise 6.1 — `counterfact_score`
+# ### Exercise 6.1 — counterfact_score
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ~5 min
 
 # %% tags=["exercise"]
@@ -321,7 +322,7 @@ check("editing", "counterfact_score", counterfact_score)
 # fine-tuning with every weight kept within ε of its original value (FT-L, Zhu et al. 2020): after each step,
 # project back into the L∞ ball.
 #
-# ### Exercise 6.2 — `constrain_linf`
+# ### Exercise 6.2 — constrain_linf
 # > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵⚪⚪⚪ · ~5 min
 
 # %% tags=["exercise"]

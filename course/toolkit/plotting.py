@@ -94,19 +94,25 @@ def plot_phase_diagram(phases: Tensor, relative_importance: Tensor, feature_prob
 def plot_attention_patterns(patterns: list[Tensor], title: str = "", max_heads: int = 8):
     """One heatmap per (layer, head): patterns[layer] is [head, query, key] for one sequence."""
     n_layers, n_heads = len(patterns), min(patterns[0].shape[0], max_heads)
-    fig, axes = plt.subplots(n_layers, n_heads, figsize=(2.2 * n_heads, 2.3 * n_layers), squeeze=False)
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=(2.2 * n_heads + 0.8, 2.3 * n_layers), squeeze=False,
+                             layout="constrained")
+    n = patterns[0].shape[-1]
+    ticks = list(range(0, n, max(1, n // 4)))
     for layer, pattern in enumerate(patterns):
         for head in range(n_heads):
             ax = axes[layer, head]
-            ax.imshow(pattern[head].detach().cpu().numpy(), cmap="Blues", vmin=0, vmax=1)
+            im = ax.imshow(pattern[head].detach().cpu().numpy(), cmap="Blues", vmin=0, vmax=1)
             ax.set_title(f"head {layer}.{head}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[0, 0].set_ylabel("query")
-    axes[-1, 0].set_xlabel("key")
+            ax.set_xticks(ticks)
+            ax.set_yticks(ticks)
+            ax.tick_params(labelsize=6)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("query position", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("key position", fontsize=7)
+    fig.colorbar(im, ax=axes, shrink=0.8, label="attention")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -152,9 +158,12 @@ def plot_matrix(matrix: Tensor, xlabel: str = "", ylabel: str = "", title: str =
     matrix = matrix.detach().cpu()
     fig, ax = plt.subplots(figsize=(1 + 0.8 * matrix.shape[1], 1 + 0.7 * matrix.shape[0]))
     im = ax.imshow(matrix.numpy(), cmap="viridis")
+    lo, hi = float(matrix.min()), float(matrix.max())
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{float(matrix[i, j]):.2f}", ha="center", va="center", color="w", fontsize=8)
+            light = (float(matrix[i, j]) - lo) / max(hi - lo, 1e-12) > 0.6  # viridis is yellow at the top
+            ax.text(j, i, f"{float(matrix[i, j]):.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if light else "white")
     ax.set_xticks(range(matrix.shape[1]))
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_xlabel(xlabel)
