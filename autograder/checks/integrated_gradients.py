@@ -17,10 +17,11 @@ from mechinterp.autograder.harness import (
     expect_close,
     expect_equal_answer,
 )
-from mechinterp.solutions import integrated_gradients as ref
+from mechinterp.autograder.replay import reference_module
 from torch import Tensor, nn
 
 CHAPTER = "integrated_gradients"
+ref = reference_module("integrated_gradients")  # or, in the student kit, its answer pack
 CLS, SEP, PAD, MASK = 2, 3, 0, 4
 
 

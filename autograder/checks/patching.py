@@ -8,11 +8,12 @@ import functools
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
 from mechinterp.autograder.harness import CheckFailure, call, call_observed, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.replay import reference_module
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.solutions import patching as ref
 from torch import Tensor
 
 CHAPTER = "patching"
+ref = reference_module("patching")  # or, in the student kit, its answer pack
 RESID_POST = "blocks.{layer}.hook_resid_post"
 
 

@@ -16,11 +16,12 @@ from mechinterp.autograder.harness import (
     expect_close,
     expect_equal_answer,
 )
+from mechinterp.autograder.replay import computed, reference_module
 from mechinterp.course.toolkit.model import HookedModel
-from mechinterp.solutions import sparse_autoencoders as ref
 from torch import Tensor
 
 CHAPTER = "sparse_autoencoders"
+ref = reference_module("sparse_autoencoders")  # or, in the student kit, its answer pack
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -176,7 +177,9 @@ def check_jumprelu(fn) -> None:
                              torch.relu(pre - threshold),
                      })
         got_p, got_t = call(lambda p, t, u, e: _jump_grads(p, t, u, e, fn), pre, threshold, upstream, eps)
-        want_p, want_t = _jump_grads(pre, threshold, upstream, eps, ref.jumprelu)
+        want_p, want_t = computed(ref, "jumprelu gradients", lambda: _jump_grads(pre, threshold, upstream, eps,
+                                                                                 ref.jumprelu),
+                                  pre, threshold, upstream, eps)
         expect_close(got_p, want_p, what="gradient w.r.t. pre", case=case, mistakes={
             "the gradient w.r.t. pre is H(pre - threshold) times the incoming gradient": upstream.clone(),
         })
@@ -439,7 +442,8 @@ def check_steering_hook(fn) -> None:
             return out
 
         got = call(steer, direction, strength, act)
-        want = ref.steering_hook(direction, strength)(act, None)
+        want = computed(ref, "steering_hook applied", lambda: ref.steering_hook(direction, strength)(act, None),
+                        direction, strength, act)
         only_last = act.clone()
         only_last[:, -1] += strength * direction
         expect_close(got, want, what="steered activation", case=case, mistakes={

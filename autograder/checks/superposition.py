@@ -8,10 +8,11 @@ import math
 
 import torch
 from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
-from mechinterp.solutions import superposition as ref
+from mechinterp.autograder.replay import reference_module
 from torch import Tensor
 
 CHAPTER = "superposition"
+ref = reference_module("superposition")  # or, in the student kit, its answer pack
 
 
 def _gen(seed: int) -> torch.Generator:
