@@ -105,6 +105,16 @@ def _load_and_grade(slug: str, path: Path) -> dict:
 
 
 def _cmd_build(args) -> int:
+    if args.student_kit:
+        from mechinterp.autograder.kit import build_kit
+
+        kit = build_kit(Path(args.student_kit), args.chapters or None)
+        print(f"student kit: {kit.wheel}")
+        for slug, path in kit.packs.items():
+            only = f" (graded only with the full package: {', '.join(kit.live_only[slug])})" \
+                if kit.live_only[slug] else ""
+            print(f"  {slug}: {path}{only}")
+        return 0
     from mechinterp.autograder.build import build
 
     selected = _selected(args.chapters)
@@ -199,6 +209,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("chapters", nargs="*")
     b.add_argument("--out", default="build")
     b.add_argument("--no-execute", action="store_true", help="do not execute the solution notebooks")
+    b.add_argument("--student-kit", metavar="OUT", default=None,
+                   help="instead: record answer packs and build the student kit's wheel (no solutions) into OUT")
     b.set_defaults(func=_cmd_build)
 
     n = sub.add_parser("nbgrader", help="instructor tools")

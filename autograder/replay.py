@@ -287,7 +287,10 @@ def load_pack(path: Path) -> dict:
 
 
 def packs_dir() -> Path:
-    return Path(__file__).parent / "packs"
+    """Where the student kit installs its packs (`MECHINTERP_PACKS` overrides it, e.g. for a kit being built)."""
+    import os
+
+    return Path(os.environ.get("MECHINTERP_PACKS") or Path(__file__).parent / "packs")
 
 
 def reference_module(slug: str):
@@ -298,5 +301,6 @@ def reference_module(slug: str):
     except ImportError:
         path = packs_dir() / f"{slug}.pt"
         if not path.exists():
-            raise ImportError(f"neither mechinterp.solutions.{slug} nor its answer pack ({path}) is installed")
+            raise ImportError(f"neither mechinterp.solutions.{slug} nor its answer pack ({path}) is installed") \
+                from None
         return Replayer(load_pack(path), slug)

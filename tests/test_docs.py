@@ -34,13 +34,22 @@ def test_site_builds_strict_with_the_executed_chapter(site):
     assert "Toy models of superposition" in page
     assert "data:image/png;base64" in page  # the figures were rendered
     assert "angle gaps" in page  # and the measured outputs
-    assert 'src="../../assets/mathjax/MathJax.js' in page and (site / "assets" / "mathjax" / "MathJax.js").exists()
+    assert 'src="../../assets/mathjax/mechinterp.js' in page
+    assert (site / "assets" / "mathjax" / "es5" / "tex-svg.js").exists()
     from mechinterp.autograder.chapters import get_chapter
 
     exercises = len(get_chapter("superposition").checks())  # exercises and drills
     assert page.count('class="reference-solution"') == exercises  # solutions collapsed, one per exercise
     assert "Exercise 1.1 — feature_importance" in page  # full table-of-contents names
     assert "md-footer__link--next" in page  # previous / next
+
+
+import http.server  # noqa: E402
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
 
 
 def _internal_links(page: Path, site: Path) -> list[tuple[str, Path]]:
@@ -71,7 +80,16 @@ def test_pages_in_a_real_headless_chromium(site):
     from playwright.sync_api import sync_playwright
 
     pages = sorted(site.glob("*/index.html")) + sorted(site.glob("chapters/*/index.html")) + [site / "index.html"]
-    problems = []
+    problems, typeset = [], {}
+    # served over HTTP on the loopback interface, as a web server would (browsers refuse web fonts from file://)
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for path in pages:
@@ -80,15 +98,16 @@ def test_pages_in_a_real_headless_chromium(site):
             tab.on("console", lambda m, console=console: console.append((m.type, m.text)))
             tab.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             tab.on("requestfailed", lambda r, failed=failed: failed.append(r.url))
-            tab.goto(path.as_uri())
+            tab.goto(base + str(path.relative_to(site).parent).removeprefix(".") + "/")
             tab.wait_for_load_state("load")
             is_chapter = "chapters" in path.parts
-            if is_chapter:  # MathJax 2: wait until it has typeset the page (its queue is empty)
-                tab.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
-                                      "&& MathJax.Hub.queue.running === 0", timeout=60_000)
+            if is_chapter:  # MathJax 3: wait until it has typeset the page
+                tab.wait_for_function("async () => { if (!window.MathJax || !MathJax.startup || !MathJax.startup."
+                                      "promise) return false; await MathJax.startup.promise; return true; }",
+                                      timeout=60_000)
             name = str(path.relative_to(site))
-            offline = [u for u in failed if not u.startswith("file://")]  # web fonts, unreachable offline
-            problems += [f"{name}: failed to load {u}" for u in failed if u.startswith("file://")]
+            offline = [u for u in failed if not u.startswith(base)]  # web fonts on the internet, unreachable offline
+            problems += [f"{name}: failed to load {u}" for u in failed if u.startswith(base)]
             problems += [f"{name}: {e}" for e in errors]
             problems += [f"{name}: console {t}: {m}" for t, m in console if t == "error"
                          and not (offline and "net::" in m)]
@@ -99,12 +118,15 @@ def test_pages_in_a_real_headless_chromium(site):
                 raw = tab.evaluate("() => [...document.querySelectorAll('.jp-RenderedMarkdown')]"
                                    ".map(e => e.innerText).join(' ').match(/\\$[^$\\n]{1,60}\\$/g) || []")
                 problems += [f"{name}: maths left as text {r}" for r in raw[:3]]
+                typeset[name] = tab.evaluate("() => document.querySelectorAll('mjx-container').length")
                 closed = tab.evaluate("() => [...document.querySelectorAll('details.reference-solution')]"
                                       ".every(d => !d.open)")
                 problems += [] if closed else [f"{name}: a reference solution is open by default"]
             tab.close()
         browser.close()
+    server.shutdown()
     assert problems == [], "\n".join(problems[:20])
+    assert typeset["chapters/01_superposition/index.html"] > 50, typeset  # chapter 01 has ~80 formulas
 
 
 def test_readme_commands_match_ci():
