@@ -16,6 +16,7 @@ import io
 import math
 import signal
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -36,7 +37,11 @@ class CheckFailure(AssertionError):
     """A learner-facing failure: the message is the hint. Rendered without a traceback in Jupyter."""
 
     def _render_traceback_(self) -> list[str]:  # IPython calls this instead of printing a traceback
-        return [f"\x1b[31m✗ {self.args[0]}\x1b[0m" if self.args else "✗ check failed"]
+        if not self.args:
+            return ["✗ check failed"]
+        # wrapped: notebook and nbgrader feedback pages show an error's lines unwrapped, cutting long hints off
+        lines = textwrap.wrap(f"✗ {self.args[0]}", width=100, subsequent_indent="  ", break_on_hyphens=False)
+        return [f"\x1b[31m{line}\x1b[0m" for line in lines]
 
 
 class NotImplementedYet(CheckFailure):

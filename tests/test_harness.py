@@ -147,6 +147,10 @@ def test_check_prints_on_success_and_raises_assertion_on_failure(capsys, superpo
 def test_check_failure_renders_without_traceback_in_ipython():
     lines = CheckFailure("hint text")._render_traceback_()
     assert len(lines) == 1 and "hint text" in lines[0]
+    long = "word " * 60  # a long hint is wrapped, not cut off by a page that does not wrap error lines
+    lines = CheckFailure(long)._render_traceback_()
+    assert len(lines) > 2 and all(len(line) <= 100 + 9 for line in lines)  # + the colour codes
+    assert " ".join(line[5:-4].strip() for line in lines).replace("✗ ", "").split() == long.split()
 
 
 def test_expect_equal_answer():

@@ -101,3 +101,23 @@ def test_kit_pyproject_drops_only_the_solutions():
     text = kit_pyproject((REPO / "pyproject.toml").read_text())
     assert "mechinterp.solutions" not in text and 'name = "mechinterp-course-kit"' in text
     assert '"mechinterp.autograder" = ["packs/*.pt"]' in text and "torch>=" in text
+
+
+def test_recording_after_live_grading_still_records_memoised_reference_runs():
+    """A check's memoised helper (superposition caches the reference's training run) filled by live grading
+    must not hide those reference calls from the recorder (the full suite grades live before it records)."""
+    import importlib
+
+    from mechinterp.autograder import replay
+    from mechinterp.autograder.build import reference_namespace
+    from mechinterp.autograder.harness import run_check
+
+    ch = get_chapter("superposition")
+    learner = reference_namespace(ch)
+    check = ch.checks()["train_toy_models"]
+    assert run_check(check, learner["train_toy_models"]).passed  # fills the cache live
+    pack = replay.record("superposition")
+    assert "train_toy_models" in pack["calls"]
+    importlib.import_module("mechinterp.autograder.checks.superposition")._reference_loss.cache_clear()
+    with replay.replaying("superposition", pack):
+        assert run_check(check, learner["train_toy_models"]).passed
