@@ -177,8 +177,8 @@ def check_jumprelu(fn) -> None:
                              torch.relu(pre - threshold),
                      })
         got_p, got_t = call(lambda p, t, u, e: _jump_grads(p, t, u, e, fn), pre, threshold, upstream, eps)
-        want_p, want_t = computed(ref, "jumprelu gradients", lambda: _jump_grads(pre, threshold, upstream, eps,
-                                                                                 ref.jumprelu),
+        want_p, want_t = computed(ref, "jumprelu gradients",
+                                  functools.partial(_jump_grads, pre, threshold, upstream, eps, ref.jumprelu),
                                   pre, threshold, upstream, eps)
         expect_close(got_p, want_p, what="gradient w.r.t. pre", case=case, mistakes={
             "the gradient w.r.t. pre is H(pre - threshold) times the incoming gradient": upstream.clone(),
@@ -442,8 +442,9 @@ def check_steering_hook(fn) -> None:
             return out
 
         got = call(steer, direction, strength, act)
-        want = computed(ref, "steering_hook applied", lambda: ref.steering_hook(direction, strength)(act, None),
-                        direction, strength, act)
+        want = computed(ref, "steering_hook applied",
+                        lambda direction=direction, strength=strength, act=act:
+                        ref.steering_hook(direction, strength)(act, None), direction, strength, act)
         only_last = act.clone()
         only_last[:, -1] += strength * direction
         expect_close(got, want, what="steered activation", case=case, mistakes={
