@@ -79,9 +79,10 @@ def per_token_loss(logits: Tensor, tokens: Tensor) -> Tensor:
 check("induction_heads", "per_token_loss", per_token_loss)
 
 # %% tags=["experiment"]
+losses = {name: per_token_loss(model(tokens), tokens).mean(0).cpu()  # before any figure: an unfinished
+          for name, model in [("1 layer", model_1l), ("2 layers", model_2l)]}  # exercise leaves no empty axes
 fig, ax = plt.subplots(figsize=(7, 3))
-for name, model in [("1 layer", model_1l), ("2 layers", model_2l)]:
-    loss = per_token_loss(model(tokens), tokens).mean(0).cpu()
+for name, loss in losses.items():
     ax.plot(range(1, 2 * HALF), loss, label=f"{name}: first half {loss[:HALF - 1].mean():.2f}, "
             f"repeated half {loss[HALF:].mean():.2f} nats")
 ax.axvline(HALF, color="0.7", ls="--")
