@@ -8,12 +8,14 @@ the likely mistake). `run_check` adds the per-check timeout, seeding and isolati
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib
 import inspect
 import io
 import math
+import re
 import signal
 import sys
 import textwrap
@@ -67,6 +69,39 @@ class Check:
 
 
 REGISTRY: dict[str, dict[str, Check]] = {}
+
+_DTYPE_WORDS = re.compile(r"\b(float16|float32|float64|bfloat16|int32|int64|long|bool|dtype|integer tensor)\b",
+                          re.IGNORECASE)
+
+
+@functools.cache
+def states_dtype(chapter: str, exercise: str) -> bool:
+    """Whether the exercise's docstring (in the chapter's notebook source, as the learner reads it) names a
+    dtype. Outputs are held to the reference's dtype only then: elsewhere float64 maths with equal values
+    passes."""
+    import re as _re
+
+    from mechinterp.autograder.chapters import get_chapter
+
+    try:
+        source = get_chapter(chapter).source.read_text(encoding="utf-8")
+    except (KeyError, OSError):
+        return True
+    for cell in _re.split(r"^# %%.*$", source, flags=_re.MULTILINE):  # the jupytext cells
+        if f"def {exercise}(" not in cell:
+            continue
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == exercise:
+                return bool(_DTYPE_WORDS.search(ast.get_docstring(node) or ""))
+    return True
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == exercise:
+            return bool(_DTYPE_WORDS.search(ast.get_docstring(node) or ""))
+    return True
 
 
 def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S, forbidden: tuple[str, ...] = ()):
@@ -321,7 +356,7 @@ def expect_close(
     rtol: float = 1e-4,
     mistakes: Mapping[str, Tensor] | None = None,
     factors: Mapping[str, float] | None = None,
-    check_dtype: bool = True,
+    check_dtype: bool | None = None,
 ) -> None:
     """Pass if `got` matches `want`; otherwise raise CheckFailure naming the most likely mistake.
 
@@ -349,6 +384,9 @@ def expect_close(
             raise CheckFailure(f"{what} is transposed: expected shape {_fmt_shape(want)}, got "
                                f"{_fmt_shape(got_d)}{where}")
         raise CheckFailure(f"{what} has shape {_fmt_shape(got_d)}, expected {_fmt_shape(want)}{where}")
+    if check_dtype is None:  # by default: as the docstring says (see states_dtype)
+        check = _RUNNING[-1].check if _RUNNING and _RUNNING[-1].check is not None else None
+        check_dtype = states_dtype(check.chapter, check.exercise) if check else True
     if check_dtype and got_d.dtype != want.dtype:
         raise CheckFailure(f"{what} has dtype {got_d.dtype}, expected {want.dtype}{where}"
                            + (": a Python float or NumPy array may have made it float64"

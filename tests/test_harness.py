@@ -170,3 +170,30 @@ def test_grade_accepts_a_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     report = grade("superposition", importlib.import_module("my_answers"))
     assert report.results[0].passed and report.score == 1
+
+
+def test_dtype_is_held_to_the_reference_only_where_the_docstring_states_it():
+    """float64 maths with equal values passes where the exercise names no dtype, and fails where it does."""
+    from mechinterp.autograder.chapters import get_chapter
+    from mechinterp.autograder.harness import states_dtype
+    from mechinterp.solutions import induction_heads as ih
+    from mechinterp.solutions import superposition as sp
+
+    assert not states_dtype("induction_heads", "prev_token_score") and states_dtype("superposition",
+                                                                                    "feature_importance")
+
+    def prev_token_score_float64(pattern):
+        p = pattern.double()
+        return p.diagonal(-1, -2, -1).mean((0, -1))
+
+    result = run_check(get_chapter("induction_heads").checks()["prev_token_score"], prev_token_score_float64)
+    assert result.passed, result.message
+    assert torch.allclose(prev_token_score_float64(torch.eye(3)[None, None].expand(1, 2, 3, 3).clone()).float(),
+                          ih.prev_token_score(torch.eye(3)[None, None].expand(1, 2, 3, 3).clone()))
+
+    def feature_importance_float64(n_instances, n_features, decay):
+        return (decay ** torch.arange(n_features, dtype=torch.float64)).repeat(n_instances, 1)
+
+    result = run_check(get_chapter("superposition").checks()["feature_importance"], feature_importance_float64)
+    assert not result.passed and "dtype" in result.message
+    assert sp.feature_importance(2, 3, 0.5).dtype == torch.float32
