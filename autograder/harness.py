@@ -70,6 +70,15 @@ class Check:
 
 REGISTRY: dict[str, dict[str, Check]] = {}
 
+
+def case_seed(seed: int) -> int:
+    """The seed a check draws one of its test cases from. `MECHINTERP_HIDDEN_SEED=N` (set by an instructor's
+    nbgrader config) shifts every case to inputs that no student's answer pack holds; 0 or unset: as recorded."""
+    import os
+
+    offset = int(os.environ.get("MECHINTERP_HIDDEN_SEED") or 0)
+    return seed + 7919 * offset
+
 _DTYPE_WORDS = re.compile(r"\b(float16|float32|float64|bfloat16|int32|int64|long|bool|dtype|integer tensor)\b",
                           re.IGNORECASE)
 

@@ -197,3 +197,12 @@ def test_dtype_is_held_to_the_reference_only_where_the_docstring_states_it():
     result = run_check(get_chapter("superposition").checks()["feature_importance"], feature_importance_float64)
     assert not result.passed and "dtype" in result.message
     assert sp.feature_importance(2, 3, 0.5).dtype == torch.float32
+
+
+def test_case_seed_is_the_recorded_seed_unless_an_instructor_shifts_it(monkeypatch):
+    from mechinterp.autograder.harness import case_seed
+
+    monkeypatch.delenv("MECHINTERP_HIDDEN_SEED", raising=False)
+    assert case_seed(5) == 5
+    monkeypatch.setenv("MECHINTERP_HIDDEN_SEED", "2")
+    assert case_seed(5) != 5 and case_seed(5) != case_seed(6)

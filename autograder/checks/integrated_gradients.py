@@ -13,6 +13,7 @@ from mechinterp.autograder.harness import (
     as_number,
     call,
     call_observed,
+    case_seed,
     exercise,
     expect_close,
     expect_equal_answer,
@@ -26,14 +27,14 @@ CLS, SEP, PAD, MASK = 2, 3, 0, 4
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 @functools.lru_cache(maxsize=1)
 def _vector_net() -> nn.Module:
     """[batch, 5] -> softmax over 3 classes, through a saturating hidden layer."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(11)
+        torch.manual_seed(case_seed(11))
         net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3), nn.Softmax(-1))
     return net.requires_grad_(False)
 
@@ -42,7 +43,7 @@ def _vector_net() -> nn.Module:
 def _token_net() -> nn.Module:
     """A text-classifier-shaped function: [batch, pos, 8] embeddings + [batch, pos] mask -> softmax over 2."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(12)
+        torch.manual_seed(case_seed(12))
         net = _MaskedPool(nn.Sequential(nn.Linear(8, 12), nn.GELU()), nn.Linear(12, 2))
     return net.requires_grad_(False)
 

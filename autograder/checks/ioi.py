@@ -8,7 +8,15 @@ import random
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
-from mechinterp.autograder.harness import CheckFailure, as_number, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import (
+    CheckFailure,
+    as_number,
+    call,
+    case_seed,
+    exercise,
+    expect_close,
+    expect_equal_answer,
+)
 from mechinterp.autograder.replay import reference_module
 from mechinterp.course.toolkit.model import HookedModel
 from torch import Tensor
@@ -18,7 +26,7 @@ ref = reference_module("ioi")  # or, in the student kit, its answer pack
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 @functools.lru_cache(maxsize=1)

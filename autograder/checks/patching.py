@@ -7,7 +7,15 @@ import functools
 
 import torch
 from mechinterp.autograder.checks._models import tiny_gpt2
-from mechinterp.autograder.harness import CheckFailure, call, call_observed, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import (
+    CheckFailure,
+    call,
+    call_observed,
+    case_seed,
+    exercise,
+    expect_close,
+    expect_equal_answer,
+)
 from mechinterp.autograder.replay import reference_module
 from mechinterp.course.toolkit.model import HookedModel
 from torch import Tensor
@@ -18,7 +26,7 @@ RESID_POST = "blocks.{layer}.hook_resid_post"
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 @functools.lru_cache(maxsize=1)

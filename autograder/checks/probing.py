@@ -14,6 +14,7 @@ from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
     call,
+    case_seed,
     exercise,
     expect_close,
     expect_equal_answer,
@@ -28,7 +29,7 @@ ref = reference_module("probing")  # or, in the student kit, its answer pack
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from mechinterp.autograder.harness import (
     CheckFailure,
     as_number,
     call,
+    case_seed,
     exercise,
     expect_close,
     expect_equal_answer,
@@ -25,7 +26,7 @@ ref = reference_module("sparse_autoencoders")  # or, in the student kit, its ans
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 def _close_number(got: float, want: float, what: str, case: str, mistakes: dict[str, float], tol: float = 1e-4):

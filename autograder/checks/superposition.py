@@ -7,7 +7,7 @@ import functools
 import math
 
 import torch
-from mechinterp.autograder.harness import CheckFailure, call, exercise, expect_close, expect_equal_answer
+from mechinterp.autograder.harness import CheckFailure, call, case_seed, exercise, expect_close, expect_equal_answer
 from mechinterp.autograder.replay import reference_module
 from torch import Tensor
 
@@ -16,7 +16,7 @@ ref = reference_module("superposition")  # or, in the student kit, its answer pa
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(case_seed(seed))
 
 
 def _random_W(k: int, h: int, f: int, seed: int) -> Tensor:
