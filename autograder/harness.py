@@ -88,15 +88,13 @@ def states_dtype(chapter: str, exercise: str) -> bool:
     """Whether the exercise's docstring (in the chapter's notebook source, as the learner reads it) names a
     dtype. Outputs are held to the reference's dtype only then: elsewhere float64 maths with equal values
     passes."""
-    import re as _re
-
     from mechinterp.autograder.chapters import get_chapter
 
     try:
         source = get_chapter(chapter).source.read_text(encoding="utf-8")
     except (KeyError, OSError):
         return True
-    for cell in _re.split(r"^# %%.*$", source, flags=_re.MULTILINE):  # the jupytext cells
+    for cell in re.split(r"^# %%.*$", source, flags=re.MULTILINE):  # the jupytext cells
         if f"def {exercise}(" not in cell:
             continue
         try:

@@ -87,7 +87,7 @@ def _feed(h, value: Any, depth: int) -> None:  # noqa: C901 - one branch per kin
         for name, t in value.state_dict().items():
             tag(name)
             _feed(h, t, depth + 1)
-        _feed(h, {k: v for k, v in vars(value).items() if not k.startswith("_") and _digestible(v)}, depth + 1)
+        _feed(h, {k: v for k, v in vars(value).items() if not k.startswith("_")}, depth + 1)
     elif callable(value) and hasattr(value, "__qualname__"):
         code = getattr(value, "__code__", None)
         tag(f"callable:{getattr(value, '__module__', '')}.{value.__qualname__}:"
@@ -97,13 +97,9 @@ def _feed(h, value: Any, depth: int) -> None:  # noqa: C901 - one branch per kin
         fields = vars(value) if hasattr(value, "__dict__") else {}
         if dataclasses.is_dataclass(value):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        _feed(h, {k: v for k, v in fields.items() if _digestible(v)}, depth + 1)
+        _feed(h, fields, depth + 1)
     else:
         raise NotReplayable(f"an argument of type {type(value).__name__} cannot be digested")
-
-
-def _digestible(v: Any) -> bool:
-    return not (isinstance(v, (type(_feed),)) and getattr(v, "__self__", None) is not None)
 
 
 # --------------------------------------------------------------------------------- recording
@@ -137,7 +133,7 @@ class Recorder:
     """Stands in for a solutions module: calls the real reference and stores each result."""
 
     def __init__(self, module):
-        self._module, self.calls, self.answers, self.unstorable = module, {}, {}, set()
+        self._module, self.calls, self.answers = module, {}, {}
 
     def __getattr__(self, name: str):
         value = getattr(self._module, name)
@@ -148,8 +144,7 @@ class Recorder:
             try:
                 key = digest((args, kwargs))  # before the call: a generator argument advances during it
             except NotReplayable:
-                key = None
-                self.unstorable.add(name)
+                key = None  # not stored: replaying this call raises NotReplayable
             result = value(*args, **kwargs)
             if _is_drill(name):
                 self.answers[name] = _answer_digest(result)
@@ -197,8 +192,8 @@ class HashedAnswer:
 class Replayer:
     """Stands in for a solutions module from a pack: a call returns the result recorded for its arguments."""
 
-    def __init__(self, pack: dict, chapter: str = ""):
-        self._pack, self._chapter = pack, chapter
+    def __init__(self, pack: dict):
+        self._pack = pack
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -279,7 +274,7 @@ def record(slug: str) -> dict:
 @contextlib.contextmanager
 def replaying(slug: str, pack: dict) -> Iterator[None]:
     """Within the block, chapter `slug`'s checks read the reference from `pack` instead of the code."""
-    with _ref_replaced(slug, Replayer(pack, slug)):
+    with _ref_replaced(slug, Replayer(pack)):
         yield
 
 
@@ -313,4 +308,4 @@ def reference_module(slug: str):
         if not path.exists():
             raise ImportError(f"neither mechinterp.solutions.{slug} nor its answer pack ({path}) is installed") \
                 from None
-        return Replayer(load_pack(path), slug)
+        return Replayer(load_pack(path))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,9 +47,6 @@ def test_site_builds_strict_with_the_executed_chapter(site):
     assert "md-footer__link--next" in page  # previous / next
 
 
-import http.server  # noqa: E402
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -82,10 +82,6 @@ def test_pages_in_a_real_headless_chromium(site):
     pages = sorted(site.glob("*/index.html")) + sorted(site.glob("chapters/*/index.html")) + [site / "index.html"]
     problems, typeset = [], {}
     # served over HTTP on the loopback interface, as a web server would (browsers refuse web fonts from file://)
-    import functools
-    import http.server
-    import threading
-
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -168,7 +168,8 @@ def check_group_split(fn) -> None:
 
 def _hold_out_variant(types, split, fraction, seed, pool="test", drop_train=True, drop_test=True, floor=False):
     candidates = types[split == 2].unique() if pool == "test" else types.unique()
-    order = torch.randperm(len(candidates), generator=_gen(seed))
+    # the exercise's own `seed` argument, as the learner uses it: not a case seed (never shifted by case_seed)
+    order = torch.randperm(len(candidates), generator=torch.Generator().manual_seed(seed))
     k = int(fraction * len(candidates)) if floor else round(fraction * len(candidates))
     held = torch.isin(types, candidates[order[:k]])
     out = split.clone()
