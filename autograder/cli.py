@@ -171,18 +171,19 @@ def _cmd_zoo(args) -> int:
                   f"vocab {cfg['vocab_size']}, {size:.1f} MB, trained {card['train_seconds'] / 60:.0f} min")
         return 0
     if args.zoo_command == "train":
-        from mechinterp.course.toolkit.zoo_train import train
+        from mechinterp.course.toolkit.zoo.recipes import train
 
         out = Path(args.out) if args.out else None
         card = train(args.name, out, Path(args.cache) if args.cache else None)
         print(f"trained {args.name} in {card['train_seconds'] / 60:.1f} min")
         return 0
     from mechinterp.course.toolkit.findings import format_findings
+    from mechinterp.course.toolkit.zoo.verification import verify
 
     failed = 0
     for name in [args.name] if args.name else zoo.zoo_names():
         start = time.perf_counter()
-        found = zoo.verify(name)
+        found = verify(name)
         print(format_findings(f"zoo/{name}", found))
         print(f"({time.perf_counter() - start:.1f} s)\n")
         failed += sum(not f.passed for f in found)

@@ -13,7 +13,7 @@ procedures built on them) as an answer to those exercises (`exercise_twin`).
 from __future__ import annotations
 
 import torch
-from mechinterp.course.toolkit.ioi import IOIBatch, encode_ioi, ioi_dataset
+from mechinterp.course.toolkit.ioi import IOIBatch, encode_ioi, gpt2_names, ioi_dataset
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.course.toolkit.twins import exercise_twin
 from torch import Tensor
@@ -261,8 +261,6 @@ def ioi_setup(model: HookedModel, n: int = 200, seed: int = 0, split: str = "tra
     """(dataset, clean batch, ABC batch) for `model` (GPT-2 gets its own single-token English names)."""
     names = None
     if "gpt2" in model.name:
-        from mechinterp.course.toolkit.ioi import gpt2_names
-
         names = gpt2_names(model.tokenizer)
     ds = ioi_dataset(n, seed=seed, split=split, names=names)
     return ds, encode_ioi(model, ds), encode_ioi(model, ds.abc(seed=seed + 1))

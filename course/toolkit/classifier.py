@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import torch
 from mechinterp.course.toolkit.device import get_device
+from mechinterp.course.toolkit.hub import load_hub_classifier
+from mechinterp.course.toolkit.model import reinitialised_copy
+from mechinterp.course.toolkit.zoo.load import load_zoo_classifier, load_zoo_tokenizer
 from torch import Tensor, nn
 
 SST2 = "distilbert-base-uncased-finetuned-sst-2-english"
@@ -75,13 +78,9 @@ def load_classifier(name: str, device: str | torch.device = "auto") -> Classifie
     """"zoo/<name>" loads a shipped classifier (no network); a hub name (e.g. SST2) loads through transformers
     when the hub is reachable and fails fast, naming the zoo model to use, when it is not."""
     if name.startswith("zoo/"):
-        from mechinterp.course.toolkit.zoo import load_zoo_classifier, load_zoo_tokenizer
-
         model, card = load_zoo_classifier(name.removeprefix("zoo/"))
         clf = Classifier(model, load_zoo_tokenizer(name.removeprefix("zoo/")), name, card)
     else:
-        from mechinterp.course.toolkit.hub import load_hub_classifier
-
         model, tokenizer = load_hub_classifier(name)
         clf = Classifier(model.eval(), tokenizer, name, {})
     clf.model.to(get_device(device))
@@ -91,7 +90,5 @@ def load_classifier(name: str, device: str | torch.device = "auto") -> Classifie
 def reinitialised(clf: Classifier, seed: int = 0) -> Classifier:
     """The same architecture with every weight re-drawn by transformers' initialisation (Adebayo et al.'s
     full model-parameter randomisation test)."""
-    from mechinterp.course.toolkit.model import reinitialised_copy
-
     model = reinitialised_copy(clf.model, seed)
     return Classifier(model.eval(), clf.tokenizer, f"{clf.name} (randomised, seed {seed})", {})

@@ -12,15 +12,14 @@ without stating facts. One statement per row, word-level tokens, "<|endoftext|>"
 from __future__ import annotations
 
 import json
-import platform
 import random
-import shutil
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
+from mechinterp.course.toolkit.zoo.load import zoo_dir
+from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import Tensor
+from transformers import PreTrainedTokenizerFast
 
 GIVEN = ("ada", "bren", "cato", "dara", "elin", "fenn", "gala", "hale")
 FAMILY = ("vorn", "kell", "sarr", "trell", "maro", "dune", "pike", "rusk", "holt", "wren", "marsh", "crane",
@@ -87,9 +86,6 @@ def vocabulary() -> list[str]:
 
 
 def build_tokenizer(vocab: list[str]):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token=SEP))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=SEP, eos_token=SEP, pad_token=SEP)
@@ -153,93 +149,10 @@ def recall(model, tokenizer, prompts: list[dict], batch_size: int = 512) -> floa
     return hits / len(prompts)
 
 
-def train_facts(cfg: FactsConfig, out: Path, log=print, vocab: list[str] | None = None, sample=None) -> dict:
-    """Train a facts model. `vocab` and `sample(rng, facts, subjects)` (one training row) default to this
-    module's; `facts_v2` passes its own rows."""
-    from mechinterp.course.toolkit.model_card import write_model_card
-    from mechinterp.course.toolkit.zoo import sha256
-    from safetensors.torch import save_file
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    facts = world(cfg.seed)
-    vocab = vocab or vocabulary()
-    sample = sample or (lambda rng, facts, subjects: sample_row(rng, facts, subjects, cfg.p_filler))
-    tokenizer = build_tokenizer(vocab)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=cfg.n_ctx, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                        n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                        eos_token_id=0, tie_word_embeddings=True)
-    model = GPT2LMHeadModel(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    ckpt = out.with_suffix(".ckpt")
-    rng = random.Random(cfg.seed)
-    start, elapsed = 0, 0.0
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start, elapsed = state["step"], state["elapsed"]
-        rng.setstate(state["rng"])
-        log(f"resumed at step {start}")
-    subjects = sorted(facts)
-    train_prompts = fact_prompts(facts, "train")
-    held_prompts = fact_prompts(facts, "heldout")
-    probe = random.Random(1).sample(train_prompts, 1000)
-    t0 = time.perf_counter()
-    model.train()
-    for step in range(start, cfg.steps):
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + torch.cos(
-            torch.tensor(torch.pi * step / cfg.steps)).item()))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        ids, labels = encode_rows(tokenizer, [sample(rng, facts, subjects) for _ in range(cfg.batch_size)],
-                                  cfg.n_ctx)
-        loss = model(ids, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 250 == 0 or step == cfg.steps - 1:
-            model.eval()
-            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e} train recall {recall(model, tokenizer, probe):.3f} "
-                f"elapsed {elapsed + time.perf_counter() - t0:.0f}s")
-            model.train()
-        if (step + 1) % 500 == 0 and step + 1 < cfg.steps:
-            ckpt.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,
-                        "elapsed": elapsed + time.perf_counter() - t0, "rng": rng.getstate()}, ckpt / "state.pt")
-    model.eval()
-    seconds = elapsed + time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    save_file(state, out / "model.safetensors")
-    model.config.to_json_file(out / "config.json")
-    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    (out / "world.json").write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
-    per_relation = {r: recall(model, tokenizer, [p for p in held_prompts if p["relation"] == r]) for r in RELATIONS}
-    card = {"config": {**asdict(cfg), "vocab_size": len(vocab), "attn_only": False, "tie_word_embeddings": True,
-                       "bf16": False, "cosine": True},
-            "train_seconds": round(seconds, 1),
-            "metrics": {"train_template_recall": recall(model, tokenizer, train_prompts),
-                        "heldout_paraphrase_recall": recall(model, tokenizer, held_prompts),
-                        "heldout_recall_by_relation": per_relation,
-                        "n_facts": len(facts) * len(RELATIONS), "n_train_prompts": len(train_prompts),
-                        "n_heldout_prompts": len(held_prompts)},
-            "sha256": sha256(out / "model.safetensors"),
-            "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__}
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    write_model_card(out)
-    shutil.rmtree(ckpt, ignore_errors=True)
-    return card
-
-
 # ------------------------------------------------------------------------------------ for the chapter
 
 
 def load_world(name: str = "facts-lm") -> dict[str, dict[str, str]]:
-    from mechinterp.course.toolkit.zoo import zoo_dir
-
     return json.loads((zoo_dir() / name / "world.json").read_text())
 
 

@@ -59,10 +59,3 @@ def sample_row_v2(rng: random.Random, facts: dict[str, dict[str, str]], subjects
     if u < cfg.p_profile + cfg.p_back + cfg.p_filler:
         return rng.choice(FILLERS).format(s=s, s2=rng.choice(subjects))
     return f"{rng.choice(templates(r, 'train')).format(s=s)} {facts[s][r]} ."
-
-
-def train_facts_v2(cfg: FactsV2Config, out, log=print) -> dict:
-    from mechinterp.course.toolkit.facts import train_facts
-
-    return train_facts(cfg, out, log, vocab=vocabulary_v2(),
-                       sample=lambda rng, facts, subjects: sample_row_v2(rng, facts, subjects, cfg))

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
+from mechinterp.course.toolkit.facts import build_tokenizer as word_level_tokenizer
 from torch import Tensor
 
 NAMES = ("ada", "bren", "cato", "dara", "elin", "fenn", "gala", "hale", "ivo", "jora", "kian", "lena", "milo",
@@ -229,9 +229,7 @@ def training_row(rng: random.Random, p_ioi: float = 0.6, p_third: float = 0.0, p
 
 
 def build_tokenizer():
-    from mechinterp.course.toolkit.facts import build_tokenizer as word_level
-
-    return word_level(vocabulary())
+    return word_level_tokenizer(vocabulary())
 
 
 def encode(tokenizer, prompts: list[str]):
@@ -276,107 +274,6 @@ class IOIConfig:
     answer_weight: float = 4.0  # the IOI answer token's weight in the (weighted mean) next-token loss
     seed: int = 0
     threads: int = 1
-
-
-def _v1_row(rng: random.Random, cfg: IOIConfig) -> tuple[list[str], int]:
-    return training_row(rng, cfg.p_ioi, cfg.p_third, cfg.p_composed, cfg.heldout_clauses)
-
-
-def training_batch(tokenizer, rng: random.Random, cfg: IOIConfig, row=_v1_row):
-    """(ids, labels, weights), right-padded to the longest row; labels -100 on padding. row(rng, cfg) -> (words,
-    index of the IOI answer word or -1)."""
-    from mechinterp.course.toolkit.facts import encode_rows
-
-    rows = [row(rng, cfg) for _ in range(cfg.batch_size)]
-    n = min(cfg.n_ctx, 1 + max(len(w) for w, _ in rows))
-    ids, labels = encode_rows(tokenizer, [" ".join(words) for words, _ in rows], n)
-    weights = torch.ones(len(rows), n)
-    for i, (_, answer) in enumerate(rows):
-        if 0 <= answer < n - 1:
-            weights[i, answer + 1] = cfg.answer_weight  # position of the answer token (after BOS)
-    return ids, labels, weights
-
-
-def weighted_lm_loss(logits, labels, weights):
-    ce = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction="none",
-                                           ignore_index=-100)
-    w = weights[:, 1:].flatten() * (labels[:, 1:].flatten() != -100)
-    return (ce * w).sum() / w.sum()
-
-
-def train_ioi_lm(cfg: IOIConfig, out: Path, log=print, eval_every: int = 250, recipe=None) -> dict:
-    """Train an IOI model. recipe: (tokenizer, row function, {probe name: IOIDataset}, {final split: IOIDataset},
-    notes for the card); None: ioi-lm's own (this module's data)."""
-    import math
-    import platform
-    import time
-    from dataclasses import asdict
-
-    from mechinterp.course.toolkit.zoo import make_attn_only
-    from mechinterp.course.toolkit.zoo_train import save_zoo_entry
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    if recipe is None:
-        recipe = (build_tokenizer(), _v1_row,
-                  {"train": ioi_dataset(500, seed=101, split="train"), "heldout": ioi_dataset(500, seed=102,
-                                                                                               split="heldout")},
-                  {split: ioi_dataset(2000, seed=7, split=split)
-                   for split in ("train", "heldout_names", "heldout_templates", "heldout")}, {})
-    tokenizer, row, probes, finals, extra = recipe
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=cfg.n_ctx, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                        n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                        eos_token_id=0, tie_word_embeddings=True, attn_only=cfg.attn_only)
-    model = GPT2LMHeadModel(config)
-    if cfg.attn_only:
-        make_attn_only(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    ckpt = out.with_suffix(".ckpt")
-    rng = random.Random(cfg.seed)
-    start, elapsed, history = 0, 0.0, []
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start, elapsed, history = state["step"], state["elapsed"], state["history"]
-        rng.setstate(state["rng"])
-        log(f"resumed at step {start}")
-    t0 = time.perf_counter()
-    model.train()
-    for step in range(start, cfg.steps):
-        progress = step / cfg.steps
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        ids, labels, weights = training_batch(tokenizer, rng, cfg, row)
-        loss = weighted_lm_loss(model(ids).logits, labels, weights)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % eval_every == 0 or step == cfg.steps - 1:
-            model.eval()
-            m = {k: ioi_metrics(model, tokenizer, v) for k, v in probes.items()}
-            history.append({"step": step, "loss": round(loss.item(), 4),
-                            **{f"{k}_{q}": round(v[q], 3) for k, v in m.items() for q in v}})
-            log(f"{history[-1]} elapsed {elapsed + time.perf_counter() - t0:.0f}s")
-            model.train()
-        if (step + 1) % 500 == 0 and step + 1 < cfg.steps:
-            ckpt.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1, "history": history,
-                        "elapsed": elapsed + time.perf_counter() - t0, "rng": rng.getstate()}, ckpt / "state.pt")
-    model.eval()
-    seconds = elapsed + time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    metrics = {split: ioi_metrics(model, tokenizer, ds) for split, ds in finals.items()}
-    card = {"config": {**asdict(cfg), "vocab_size": len(tokenizer), "tie_word_embeddings": True, "bf16": False,
-                       "cosine": True},
-            "train_seconds": round(seconds, 1), "metrics": metrics, "history": history,
-            "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__, **extra}
-    save_zoo_entry(model, out, card)  # weights, config, card.json (+ sha256), MODEL_CARD.md; drops the checkpoint
-    return card
 
 
 # ------------------------------------------------------------------------------------ prompts as model input

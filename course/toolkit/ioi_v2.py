@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from mechinterp.course.toolkit.facts import build_tokenizer as word_level_tokenizer
 from mechinterp.course.toolkit.ioi import (
     ADJECTIVES,
     COPIES,
@@ -89,9 +90,7 @@ def vocabulary() -> list[str]:
 
 
 def build_tokenizer():
-    from mechinterp.course.toolkit.facts import build_tokenizer as word_level
-
-    return word_level(vocabulary())
+    return word_level_tokenizer(vocabulary())
 
 
 def _setup(rng: random.Random) -> str:
@@ -252,20 +251,3 @@ class IOIV2Config(IOIConfig):
     p_triple: float = 0.5  # share of IOI rows with THREE setup names, two of them repeated (0: design 1 failed)
     seed: int = 1
     p_retrieval: float = 0.0  # share of the other rows that retrieve a name by its object (`retrieval_row`)
-
-
-def recipe(cfg: IOIV2Config):
-    """What `toolkit.ioi.train_ioi_lm` needs to train ioi-lm-v2: tokenizer, rows, probes, final splits."""
-    probes = {"heldout": ioi_v2_dataset(500, seed=102, split="heldout"),
-              "decoupled": ioi_v2_dataset(500, seed=103, split="heldout", kind="decoupled")}
-    finals = {split: ioi_v2_dataset(2000, seed=7, split=split)
-              for split in ("train", "heldout_names", "heldout_templates", "heldout")}
-    finals["heldout_decoupled"] = ioi_v2_dataset(2000, seed=8, split="heldout", kind="decoupled")
-    finals["heldout_classic"] = ioi_v2_dataset(2000, seed=9, split="heldout_names", kind="classic")
-    return build_tokenizer(), training_row, probes, finals, {"recipe": "toolkit.ioi_v2"}
-
-
-def train_ioi_lm_v2(cfg: IOIV2Config, out, log=print) -> dict:
-    from mechinterp.course.toolkit.ioi import train_ioi_lm
-
-    return train_ioi_lm(cfg, out, log, recipe=recipe(cfg))

@@ -17,6 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from mechinterp.course.toolkit.corpus import fetch_packages
+from mechinterp.course.toolkit.zoo.load import zoo_dir
+from tokenizers import Tokenizer
 from torch import Tensor
 
 POS_CLASSES = ("noun", "verb", "adjective", "adverb", "function")
@@ -83,8 +86,6 @@ def build_pos_lexicon(wordnet_dir: Path, vocab: list[str]) -> dict[str, str]:
 
 
 def load_pos_lexicon(name: str = "text-lm") -> dict[str, str]:
-    from mechinterp.course.toolkit.zoo import zoo_dir
-
     return json.loads((zoo_dir() / name / "pos_lexicon.json").read_text())
 
 
@@ -124,8 +125,6 @@ def vocab_strings(tokenizer) -> list[str]:
 
 def write_pos_lexicon(wordnet_dir: Path, entry: Path) -> dict[str, str]:
     """Build the lexicon for the zoo entry in folder `entry` (from its tokenizer.json) and write pos_lexicon.json."""
-    from tokenizers import Tokenizer
-
     tok = Tokenizer.from_file(str(entry / "tokenizer.json"))
     vocab = [tok.decode([i]) for i in range(tok.get_vocab_size())]
     lexicon = build_pos_lexicon(wordnet_dir, vocab)
@@ -139,9 +138,6 @@ def write_pos_lexicon(wordnet_dir: Path, entry: Path) -> dict[str, str]:
 
 
 def main() -> None:  # pragma: no cover - rebuilds the shipped lexicon from the Debian package
-    from mechinterp.course.toolkit.corpus import fetch_packages
-    from mechinterp.course.toolkit.zoo import zoo_dir
-
     cache = Path(".mechinterp-cache/debian")
     fetch_packages(cache)
     lexicon = write_pos_lexicon(cache / "root/usr/share/wordnet", zoo_dir() / "text-lm")

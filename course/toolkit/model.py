@@ -15,6 +15,7 @@ an eager attention function registered with transformers' AttentionInterface.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 from mechinterp.course.toolkit.device import get_device
+from mechinterp.course.toolkit.hub import load_hub_gpt2
+from mechinterp.course.toolkit.zoo.load import load_zoo_hf, load_zoo_tokenizer, zoo_names
 from torch import Tensor, nn
 from transformers import AttentionInterface, GPT2LMHeadModel
 
@@ -580,9 +583,6 @@ def patch(how: str, value: Tensor | Callable[[Tensor], Tensor] | None = None, po
 def load_model(name: str, device: str | torch.device = "auto") -> HookedModel:
     """`"zoo/<name>"` loads a shipped zoo model (no network); a GPT-2-family hub name (e.g. "gpt2") loads
     from the Hugging Face hub when it is reachable and fails fast, naming the zoo model to use, when not."""
-    from mechinterp.course.toolkit.hub import load_hub_gpt2
-    from mechinterp.course.toolkit.zoo import load_zoo_hf, load_zoo_tokenizer, zoo_names
-
     if name.startswith("zoo/"):
         zoo_name = name.removeprefix("zoo/")
         if zoo_name not in zoo_names():
@@ -608,8 +608,6 @@ def randomly_initialised(model: HookedModel, seed: int = 0) -> HookedModel:
 def reinitialised_copy(hf_model: nn.Module, seed: int) -> nn.Module:
     """A deep copy of a transformers model with every weight re-drawn by its own `_init_weights` (seeded,
     without touching the global random state)."""
-    import copy
-
     hf = copy.deepcopy(hf_model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

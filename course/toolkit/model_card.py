@@ -157,7 +157,7 @@ def write_model_card(entry: Path) -> str:
                  "drawn with seed 7 from the TRAINING split, int16, sha256 "
                  f"`{card.get('sae_sample_sha256', '?')}`: chapter 07's sparse autoencoders train on their "
                  "activations; rebuilt from the Debian corpus without retraining by `python -m "
-                 "mechinterp.course.toolkit.zoo_train sae-sample`)"
+                 "mechinterp.course.toolkit.zoo.text_lm sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
                  "person's attributes)" if name.startswith("facts-lm") else ", `tokenizer.json`" if name.startswith("ioi-lm")

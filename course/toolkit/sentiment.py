@@ -10,14 +10,17 @@ chapter 06 uses to test whether attributions find it.
 
 from __future__ import annotations
 
-import json
 import random
-import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
+from mechinterp.course.toolkit.labels import read_wordnet
+from mechinterp.course.toolkit.zoo.load import wrap_tokenizer
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from torch import Tensor
+from transformers import DistilBertConfig
 
 NOUNS = ("movie", "film", "book", "meal", "food", "hotel", "service", "song", "album", "game", "show", "room", "trip",
          "car", "phone", "story", "teacher", "team", "weather", "concert", "party", "class", "coffee", "staff", "view",
@@ -43,10 +46,6 @@ LABELS = ("NEGATIVE", "POSITIVE")
 
 def sentiment_adjectives(wordnet_dir: Path) -> dict[str, float]:
     """{adjective: VADER valence} for clear-cut, WordNet-attested adjectives."""
-    from importlib import resources
-
-    from mechinterp.course.toolkit.labels import read_wordnet
-
     counts, _ = read_wordnet(wordnet_dir)
     words = {}
     for line in (resources.files("vaderSentiment") / "vader_lexicon.txt").read_text().splitlines():
@@ -82,21 +81,12 @@ def vocabulary(adjectives: dict[str, float]) -> list[str]:
 
 def build_tokenizer(vocab: list[str]):
     """A word-level tokenizer with BERT's conventions: [CLS] sentence [SEP], [PAD] = 0, lower-cased."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
         ("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))])
     return wrap_tokenizer(tok)
-
-
-def wrap_tokenizer(tok):
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
 
 
 @dataclass
@@ -141,9 +131,7 @@ def neutralise(input_ids: Tensor, batch: list[dict], tokenizer, rng: random.Rand
     return targets
 
 
-def distilbert_config(cfg: SentimentConfig, vocab_size: int):
-    from transformers import DistilBertConfig
-
+def distilbert_config(cfg: SentimentConfig, vocab_size: int) -> DistilBertConfig:
     return DistilBertConfig(vocab_size=vocab_size, max_position_embeddings=cfg.max_len, n_layers=cfg.n_layers,
                             dim=cfg.dim, n_heads=cfg.n_heads, hidden_dim=cfg.hidden_dim, dropout=0.0,
                             attention_dropout=0.0, seq_classif_dropout=0.0, pad_token_id=0, num_labels=2,
@@ -155,67 +143,6 @@ def accuracy(model, tokenizer, sentences: list[dict]) -> float:
     batch = tokenizer([s["text"] for s in sentences], return_tensors="pt", padding=True)
     pred = model(**batch).logits.argmax(-1)
     return float((pred == torch.tensor([s["label"] for s in sentences])).float().mean())
-
-
-def train_sentiment(cfg: SentimentConfig, out: Path, cache: Path, log=print) -> dict:
-    import platform
-
-    from mechinterp.course.toolkit.corpus import fetch_packages
-    from mechinterp.course.toolkit.zoo import sha256
-    from safetensors.torch import save_file
-    from transformers import DistilBertForSequenceClassification
-
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    fetch_packages(cache)
-    adjectives = sentiment_adjectives(cache / "root/usr/share/wordnet")
-    vocab = vocabulary(adjectives)
-    tokenizer = build_tokenizer(vocab)
-    rng = random.Random(cfg.seed)
-    train_templates, held_templates = TEMPLATES[:-N_HELDOUT_TEMPLATES], TEMPLATES[-N_HELDOUT_TEMPLATES:]
-    heldout = [make_sentence(rng, adjectives, held_templates) for _ in range(cfg.n_heldout)]
-    model = DistilBertForSequenceClassification(distilbert_config(cfg, len(vocab)))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    start = time.perf_counter()
-    model.train()
-    for step in range(cfg.steps):
-        batch = [make_sentence(rng, adjectives, train_templates) for _ in range(cfg.batch_size)]
-        enc = tokenizer([s["text"] for s in batch], return_tensors="pt", padding=True)
-        targets = neutralise(enc["input_ids"], batch, tokenizer, rng, cfg)
-        logits = model(**enc).logits
-        loss = torch.nn.functional.cross_entropy(logits, targets)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 250 == 0 or step == cfg.steps - 1:
-            log(f"step {step}: loss {loss.item():.4f}")
-    model.eval()
-    seconds = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
-    model.config.to_json_file(out / "config.json")
-    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    (out / "heldout.json").write_text(json.dumps(heldout, indent=0) + "\n")
-    negated = [s for s in heldout if s["negated"]]
-    card = {
-        "config": {**cfg.__dict__, "n_layer": cfg.n_layers, "n_embd": cfg.dim, "n_head": cfg.n_heads,
-                   "vocab_size": len(vocab)},
-        "architecture": "distilbert-classifier", "train_seconds": seconds,
-        "metrics": {"heldout_accuracy": accuracy(model, tokenizer, heldout),
-                    "heldout_negated_accuracy": accuracy(model, tokenizer, negated),
-                    "n_heldout": len(heldout), "n_heldout_negated": len(negated),
-                    "n_adjectives": len(adjectives),
-                    "n_positive_adjectives": sum(v > 0 for v in adjectives.values())},
-        "sha256": sha256(out / "model.safetensors"),
-        "machine": f"{platform.machine()}, {cfg.threads} threads", "torch": torch.__version__,
-    }
-    (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    from mechinterp.course.toolkit.model_card import write_model_card
-
-    write_model_card(out)
-    return card
 
 
 def planted_positions(input_ids: Tensor, tokenizer, words: list[str]) -> Tensor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import torch
+from mechinterp.course.toolkit.facts import RELATIONS
 from mechinterp.course.toolkit.twins import exercise_twin
 from torch import Tensor
 
@@ -59,8 +60,6 @@ def trace_facts(model, facts: dict[str, dict[str, str]], relations: list[str], n
     ([BOS] Given Family ... : the subject is positions 1-2), with ROME's noise (3 x the embedding std) on both
     subject tokens. Returns {site: [n_layers, 3] mean indirect effect at (first subject token, last subject
     token, final token)}, plus "p_clean" and "p_corrupted" (means)."""
-    from mechinterp.course.toolkit.facts import RELATIONS
-
     gen = torch.Generator().manual_seed(seed)
     std = float(model.W_E.detach().std())
     subjects = random.Random(seed + 1).sample(sorted(facts), n_subjects)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mechinterp.course.toolkit import ioi
+from mechinterp.course.toolkit.zoo.ioi_lm import train_ioi_lm
 
 
 def test_prompts_mention_s_twice_io_once_and_balance_the_orders():
@@ -94,7 +95,7 @@ def test_the_ioi_lm_recipe_writes_a_complete_zoo_entry(tmp_path):
 
     from mechinterp.course.toolkit.zoo import sha256
 
-    card = ioi.train_ioi_lm(ioi.IOIConfig(steps=3, batch_size=8), tmp_path / "ioi-lm", log=lambda s: None,
+    card = train_ioi_lm(ioi.IOIConfig(steps=3, batch_size=8), tmp_path / "ioi-lm", log=lambda s: None,
                             eval_every=2)
     entry = tmp_path / "ioi-lm"
     assert sorted(p.name for p in entry.iterdir()) == ["MODEL_CARD.md", "card.json", "config.json",

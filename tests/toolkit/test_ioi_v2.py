@@ -7,6 +7,7 @@ import dataclasses
 import random
 
 from mechinterp.course.toolkit import ioi, ioi_v2
+from mechinterp.course.toolkit.zoo.ioi_lm import train_ioi_lm_v2
 
 
 def _names(words):
@@ -71,6 +72,6 @@ def test_abc_avoids_the_third_name_and_pool_groups_are_large():
 
 def test_recipe_smoke(tmp_path):
     cfg = dataclasses.replace(ioi_v2.IOIV2Config(), steps=3, batch_size=4)
-    card = ioi_v2.train_ioi_lm_v2(cfg, tmp_path / "ioi-lm-v2", log=lambda *_: None)
+    card = train_ioi_lm_v2(cfg, tmp_path / "ioi-lm-v2", log=lambda *_: None)
     assert set(card["metrics"]) >= {"heldout", "heldout_decoupled"}
     assert (tmp_path / "ioi-lm-v2" / "MODEL_CARD.md").exists()

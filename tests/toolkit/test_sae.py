@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 import torch
 from mechinterp.course.toolkit import sae as tk
+from mechinterp.course.toolkit.sae import model as sae_model
 from mechinterp.solutions import sparse_autoencoders as ref
 
 
@@ -36,7 +37,7 @@ def test_toolkit_activations_match_the_reference():
     t1 = jump.log_threshold.detach().exp().requires_grad_(True)
     t2 = t1.detach().clone().requires_grad_(True)
     up = torch.randn(9, 40, generator=_gen(2))
-    (tk._JumpReLU.apply(p1, t1, 0.2) * up).sum().backward()
+    (sae_model._JumpReLU.apply(p1, t1, 0.2) * up).sum().backward()
     (ref.jumprelu(p2, t2, 0.2) * up).sum().backward()
     assert torch.allclose(p1.grad, p2.grad) and torch.allclose(t1.grad, t2.grad)
     assert t1.grad.abs().sum() > 0  # some pre-activations sit inside the kernel

@@ -11,6 +11,7 @@ import pytest
 import torch
 from mechinterp.course.toolkit import zoo
 from mechinterp.course.toolkit.model import load_model
+from mechinterp.course.toolkit.zoo.verification import verify
 
 EXPECTED = ["attn-only-1l", "attn-only-2l", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2", "sentiment-clf", "text-lm"]
 
@@ -33,7 +34,7 @@ def test_the_zoo_ships_every_entry_small_and_documented():
 @pytest.mark.parametrize("name", EXPECTED)
 def test_zoo_verify(name):
     start = time.perf_counter()
-    found = zoo.verify(name)
+    found = verify(name)
     print(f"verify {name}: {time.perf_counter() - start:.1f} s")
     for f in found:
         assert f.passed, f"{f.name}: measured {f.ours:.4g}, required {f.bound} ({f.paper})"
@@ -78,7 +79,7 @@ def test_run_with_cache_overhead_is_small():
 
 def test_attn_only_recipe_smoke(tmp_path):
     """The recipe runs end to end and writes a complete, loadable entry (a few steps only)."""
-    from mechinterp.course.toolkit.zoo_train import RECIPES, train_attn_only
+    from mechinterp.course.toolkit.zoo.attn_only import RECIPES, train_attn_only
 
     cfg = dataclasses.replace(RECIPES["attn-only-1l"], steps=20)
     card = train_attn_only(cfg, tmp_path / "attn-only-1l", log=lambda *_: None)
@@ -110,7 +111,8 @@ def test_sentiment_recipe_smoke(tmp_path):
     """The sentiment-clf recipe runs end to end from its offline sources (VADER from PyPI, WordNet from Debian)."""
     import dataclasses
 
-    from mechinterp.course.toolkit.sentiment import SentimentConfig, train_sentiment
+    from mechinterp.course.toolkit.sentiment import SentimentConfig
+    from mechinterp.course.toolkit.zoo.sentiment_clf import train_sentiment
 
     try:
         from mechinterp.course.toolkit.corpus import fetch_packages
