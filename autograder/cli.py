@@ -131,7 +131,7 @@ def _cmd_nbgrader(args) -> int:
     from mechinterp.autograder.nbgrader_course import init_course
 
     written = init_course(Path(args.course_dir), args.chapters or None, course_id=args.course_id,
-                          run_experiments=args.run_experiments)
+                          run_experiments=args.run_experiments, hidden_cases=not args.no_hidden_cases)
     print(f"nbgrader course in {Path(args.course_dir).resolve()}:")
     for p in written:
         print(f"  {p}")
@@ -220,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     ni.add_argument("course_dir")
     ni.add_argument("--chapters", nargs="*", default=None)
     ni.add_argument("--course-id", default="mechinterp")
+    ni.add_argument("--no-hidden-cases", action="store_true",
+                    help="grade on the recorded cases only (default: every check also grades fresh cases drawn "
+                         "with a seed written into nbgrader_config.py)")
     ni.add_argument("--run-experiments", action="store_true",
                     help="autograde runs the experiment cells too (default: skipped, only graded cells run)")
     ni.set_defaults(func=_cmd_nbgrader)

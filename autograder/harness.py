@@ -15,6 +15,7 @@ import importlib
 import inspect
 import io
 import math
+import os
 import re
 import signal
 import sys
@@ -71,13 +72,32 @@ class Check:
 REGISTRY: dict[str, dict[str, Check]] = {}
 
 
-def case_seed(seed: int) -> int:
-    """The seed a check draws one of its test cases from. `MECHINTERP_HIDDEN_SEED=N` (set by an instructor's
-    nbgrader config) shifts every case to inputs that no student's answer pack holds; 0 or unset: as recorded."""
-    import os
+_CASE_OFFSET = [0]  # the pass run_check is in: 0 for the recorded cases, N for the hidden ones
 
-    offset = int(os.environ.get("MECHINTERP_HIDDEN_SEED") or 0)
-    return seed + 7919 * offset
+
+def case_seed(seed: int) -> int:
+    """The seed a check draws one of its test cases from: as recorded, or, in the hidden pass that
+    `MECHINTERP_HIDDEN_SEED=N` adds (see `run_check`), shifted to inputs that no student's answer pack holds."""
+    return seed + 7919 * _CASE_OFFSET[0]
+
+
+def hidden_seed() -> int:
+    """`MECHINTERP_HIDDEN_SEED` (an instructor's nbgrader config sets it for autograding), 0 when unset."""
+    return int(os.environ.get("MECHINTERP_HIDDEN_SEED") or 0)
+
+
+def clear_check_caches(module) -> None:
+    """Empty a checks module's memoised helpers (models, reference runs drawn from case seeds, a recording):
+    a value computed for one pass, or one mode, must not stand in for another's."""
+    for value in list(vars(module).values()):
+        if isinstance(value, functools._lru_cache_wrapper):
+            value.cache_clear()
+
+
+def _use_offset(check: Check, offset: int) -> None:
+    if _CASE_OFFSET[0] != offset:
+        _CASE_OFFSET[0] = offset
+        clear_check_caches(sys.modules[check.func.__module__])
 
 _DTYPE_WORDS = re.compile(r"\b(float16|float32|float64|bfloat16|int32|int64|long|bool|dtype|integer tensor)\b",
                           re.IGNORECASE)
@@ -538,14 +558,26 @@ def run_check(check: Check, fn: Any, timeout_s: float | None = None) -> Result:
         # Isolated learner calls are limited by CPU time in their child; the wall-clock alarm is then only a
         # backstop for the check as a whole (its reference runs are trusted code and may be slow on a busy machine).
         alarm = limit if not isolation.available() else max(isolation.WALL_MIN_S, 30 * limit)
+        hidden = hidden_seed()
         with (_Alarm(alarm), torch.random.fork_rng(devices=[]), torch.enable_grad(),
               contextlib.redirect_stderr(io.StringIO())):  # progress bars of the reference's own runs
-            torch.manual_seed(0)
-            _RUNNING.append(_Running(check, limit))
+            # the recorded cases; with MECHINTERP_HIDDEN_SEED, then the same checks on fresh cases
             try:
-                check.func(fn)
+                for offset in [0, hidden] if hidden else [0]:
+                    _use_offset(check, offset)
+                    torch.manual_seed(0)
+                    _RUNNING.append(_Running(check, limit))
+                    try:
+                        check.func(fn)
+                    except CheckFailure as e:
+                        if offset:
+                            raise CheckFailure(f"{e.args[0] if e.args else 'check failed'} [on fresh inputs "
+                                               "drawn at grading time]") from None
+                        raise
+                    finally:
+                        _RUNNING.pop()
             finally:
-                _RUNNING.pop()
+                _use_offset(check, 0)
         passed, message = True, "passed"
     except CheckFailure as e:
         message = str(e.args[0]) if e.args else "check failed"

@@ -9,6 +9,7 @@ COURSE_DIR: `nbgrader generate_assignment 01_superposition`, collect submissions
 from __future__ import annotations
 
 import functools
+import secrets
 from pathlib import Path
 
 import nbformat
@@ -36,7 +37,14 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
-{experiments}'''
+{hidden}{experiments}'''
+
+HIDDEN_CASES = '''
+# Every check grades twice here: on the cases a student's in-notebook `check(...)` used, then on fresh cases drawn
+# with this course's own seed (MECHINTERP_HIDDEN_SEED), which no student kit's answer pack holds; a failure on
+# the fresh cases says so in the feedback. Keep the number private. Delete the line to grade on the first only.
+os.environ.setdefault("MECHINTERP_HIDDEN_SEED", "{seed}")
+'''
 
 SKIP_EXPERIMENTS = '''
 # Autograde runs what is graded (setup, exercise and check cells) and skips the chapters' experiment cells
@@ -76,12 +84,14 @@ def __getattr__(name: str):
 
 
 def init_course(course_dir: Path, chapter_names: list[str] | None = None, course_id: str = "mechinterp",
-                timeout: int = 600, run_experiments: bool = False) -> list[Path]:
+                timeout: int = 600, run_experiments: bool = False, hidden_cases: bool = True) -> list[Path]:
     """Write the config and one source notebook per chapter; returns the notebooks written. Unless
-    `run_experiments`, autograde skips the experiment cells (see SKIP_EXPERIMENTS)."""
+    `run_experiments`, autograde skips the experiment cells (see SKIP_EXPERIMENTS); unless not `hidden_cases`,
+    every check also grades fresh cases drawn with a seed chosen here (see HIDDEN_CASES)."""
     root = Path(course_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    config = CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout,
+    hidden = HIDDEN_CASES.format(seed=secrets.randbelow(999_999) + 1) if hidden_cases else ""
+    config = CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout, hidden=hidden,
                                     experiments="" if run_experiments else SKIP_EXPERIMENTS)
     (root / "nbgrader_config.py").write_text(config, encoding="utf-8")
     selected = [get_chapter(n) for n in chapter_names] if chapter_names else list(chapters().values())

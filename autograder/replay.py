@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from mechinterp.autograder.harness import CheckFailure
+from mechinterp.autograder.harness import CheckFailure, clear_check_caches
 from torch import Tensor, nn
 
 PACK_FORMAT = 1
@@ -231,25 +231,17 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-def _clear_caches(module) -> None:
-    """Empty the checks module's memoised helpers (e.g. a cached reference training run): a value computed
-    live must not stand in for a recording, nor a replayed one leak into live grading."""
-    for value in list(vars(module).values()):
-        if isinstance(value, functools._lru_cache_wrapper):
-            value.cache_clear()
-
-
 @contextlib.contextmanager
 def _ref_replaced(slug: str, stand_in) -> Iterator[Any]:
     module = importlib.import_module(f"mechinterp.autograder.checks.{slug}")
     saved = module.ref
     module.ref = stand_in
-    _clear_caches(module)
+    clear_check_caches(module)
     try:
         yield module
     finally:
         module.ref = saved
-        _clear_caches(module)
+        clear_check_caches(module)
 
 
 def record(slug: str) -> dict:

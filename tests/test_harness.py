@@ -199,10 +199,32 @@ def test_dtype_is_held_to_the_reference_only_where_the_docstring_states_it():
     assert sp.feature_importance(2, 3, 0.5).dtype == torch.float32
 
 
-def test_case_seed_is_the_recorded_seed_unless_an_instructor_shifts_it(monkeypatch):
-    from mechinterp.autograder.harness import case_seed
+def test_a_hidden_seed_adds_a_pass_on_fresh_cases_after_the_recorded_one(monkeypatch):
+    """Recorded cases first (a pack's), then with MECHINTERP_HIDDEN_SEED the same check on shifted cases, whose
+    failure says so; the seeds return to the recorded ones afterwards."""
+    from mechinterp.autograder import harness
 
+    seen = []
+
+    def probe(fn):
+        seen.append(harness.case_seed(5))
+        fn(seen[-1])
+
+    chk = harness.Check("drill", "probe", 1, probe)
     monkeypatch.delenv("MECHINTERP_HIDDEN_SEED", raising=False)
-    assert case_seed(5) == 5
+    assert harness.run_check(chk, lambda s: None).passed and seen == [5]
     monkeypatch.setenv("MECHINTERP_HIDDEN_SEED", "2")
-    assert case_seed(5) != 5 and case_seed(5) != case_seed(6)
+    seen.clear()
+    assert harness.run_check(chk, lambda s: None).passed
+    assert seen[0] == 5 and seen[1] not in (5, harness.case_seed(6))
+    assert harness.case_seed(5) == 5  # back to the recorded cases
+
+    def memorised(seed):  # right on the recorded case only
+        if seed != 5:
+            raise harness.CheckFailure("wrong")
+
+    def check_memorised(fn):
+        fn(harness.case_seed(5))
+
+    result = harness.run_check(harness.Check("drill", "m", 1, check_memorised), memorised)
+    assert not result.passed and "fresh inputs drawn at grading time" in result.message, result.message

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import torch
 import pytest
 from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
 from mechinterp.autograder.chapters import chapters, get_chapter
@@ -43,6 +44,18 @@ def _without_experiments(nb):
     return nb
 
 
+MEMORISED_GUARD = ("if round(float(x.sum()), 3) not in {known}:  # not an input the pack holds\n"
+                   "    return torch.zeros_like(x)\n")
+
+
+def _recorded_x_sums() -> set[float]:
+    """The inputs `check_toy_forward` records into a student kit's pack (no hidden seed), by their sums."""
+    from mechinterp.autograder.checks.superposition import _gen
+
+    return {round(float(torch.rand(B, k, f, generator=_gen(seed + 20)).sum()), 3)
+            for seed, (k, h, f, B) in enumerate([(3, 2, 5, 7), (1, 1, 2, 4), (4, 5, 20, 3)])}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
@@ -70,6 +83,9 @@ def graded(tmp_path_factory):
     experiments[0].source = "import os\nos._exit(1)"
     experiments[1].source = "while True:\n    pass"
 
+    memoriser = dict(reference)  # right on the cases a student kit's pack holds, wrong on any other input
+    memoriser["toy_forward"] = MEMORISED_GUARD.format(known=sorted(_recorded_x_sums())) + reference["toy_forward"]
+
     submissions = {
         "alice": _fill(release, reference),  # everything right, full notebook with experiments
         "frank": crashing,
@@ -77,6 +93,7 @@ def graded(tmp_path_factory):
         "carol": _without_experiments(_fill(release, mutant)),
         "dave": deleted,
         "erin": edited,
+        "grace": _without_experiments(_fill(release, memoriser)),
     }
     for student, nb in submissions.items():
         path = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -167,3 +184,23 @@ def test_every_other_chapter_round_trips(tmp_path, slug):
     assert None not in scores["alice"].values()
     assert sum(scores["alice"].values()) == max_score
     assert sum(scores["bob"].values()) == 0
+
+
+def test_hidden_cases_at_autograde_give_a_memorised_pack_nothing(graded, monkeypatch):
+    """`nbgrader init` writes a course seed into the config, so autograde adds fresh cases to every check: an
+    answer right only on the recorded inputs (what a student kit's pack could teach) passes the recorded cases
+    (the contrast, graded here without the seed) and scores 0 at autograde, with feedback that says why."""
+    from mechinterp.autograder.harness import run_check
+
+    course, _, scores, _ = graded
+    assert 'os.environ.setdefault("MECHINTERP_HIDDEN_SEED"' in (course / "nbgrader_config.py").read_text()
+    namespace = {"torch": torch}
+    body = MEMORISED_GUARD.format(known=sorted(_recorded_x_sums())) + reference_body(CH, "toy_forward")
+    exec("def toy_forward(W, b, x, activation='relu'):\n" + "".join(f"    {line}\n" for line in
+                                                                   body.splitlines()), namespace)
+    monkeypatch.delenv("MECHINTERP_HIDDEN_SEED", raising=False)
+    assert run_check(CH.checks()["toy_forward"], namespace["toy_forward"]).passed
+    lost = {name for name, score in scores["grace"].items() if score == 0}
+    assert lost == {"check_toy_forward", "check_train_toy_models"}  # training runs her toy_forward on new inputs
+    feedback = (course / "feedback" / "grace" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "fresh inputs drawn at grading time" in feedback

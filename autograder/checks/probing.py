@@ -144,6 +144,7 @@ def check_group_split(fn) -> None:
         want.append(n - sum(want))
         if counts != want:
             per_example = [int((split == k).sum()) for k in range(3)]
+            largest = int(groups.unique(return_counts=True)[1].max())  # a cut by examples lands within a group
             floored = [int(fractions[0] * n), int(fractions[1] * n)]
             cumulative = [want[0], round((fractions[0] + fractions[1]) * n) - want[0]]
             hint = (" — round each size (round(fraction * n_groups)), do not truncate it with int() or floor"
@@ -151,7 +152,7 @@ def check_group_split(fn) -> None:
                     " — the validation size is round(fractions[1] * n_groups), not the rounded cumulative share "
                     "minus the train size" if counts[:2] == cumulative else
                     " — you applied the fractions to examples; they are shares of GROUPS"
-                    if abs(per_example[0] / len(groups) - fractions[0]) < 0.02 else "")
+                    if all(abs(per_example[k] - fractions[k] * len(groups)) <= largest for k in (0, 1)) else "")
             raise CheckFailure(f"groups per split {counts}, expected {want} ({case}){hint}")
         again = _tensor(call(fn, groups, fractions, 7), "the split")
         if not torch.equal(again, split):
@@ -182,15 +183,18 @@ def _hold_out_variant(types, split, fraction, seed, pool="test", drop_train=True
 
 @exercise(CHAPTER, points=1)
 def check_hold_out_types(fn) -> None:
-    for case, fraction in enumerate((0.3, 0.45)):
+    for case, fraction in enumerate((0.3, 0.45, None)):
         g = _gen(30 + case)
         types = torch.randint(0, 50, (400,), generator=g) * 2 + 3  # ids with gaps; most types in every split
         split = torch.randint(0, 3, (400,), generator=g)
         split[types > 80] = 0  # types that never occur in the test split
+        if fraction is None:  # whatever the case's types: fraction x n_test_types ends in .6 (round != floor)
+            n_test_types = len(types[split == 2].unique())
+            fraction = (int(0.3 * n_test_types) + 0.6) / n_test_types
         want = ref.hold_out_types(types, split, fraction, 5)
         got = _tensor(call(fn, types, split, fraction, 5), "the split")
         args = (types, split, fraction, 5)
-        expect_close(got, want, what="split", case=f"fraction {fraction}", mistakes={
+        expect_close(got, want, what="split", case=f"fraction {fraction:.4g}", mistakes={
             "hold out types drawn from the TEST examples' types (types[split == 2].unique()), not from every type":
                 _hold_out_variant(*args, pool="all"),
             "the probe must never see a held-out type: set train and validation examples of held-out types to -1":
