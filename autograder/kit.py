@@ -1,6 +1,6 @@
 """The student kit: the course without `mechinterp.solutions`, its checks grading from answer packs.
 
-    mechinterp build --student-kit kit/      # kit/packs/<NN>.pt and kit/dist/mechinterp_course_kit-*.whl
+    mechinterp build --student-kit kit/      # kit/packs/<NN>.safetensors and kit/dist/mechinterp_course_kit-*.whl
 
 `build_kit` records one answer pack per chapter (`replay.record`: every reference call the chapter's checks
 make, as data) and builds a wheel from this checkout with `solutions/` left out and the packs installed as
@@ -44,7 +44,7 @@ def kit_pyproject(text: str) -> str:
     text = text.replace(', "mechinterp.solutions" = "solutions"', "")
     text = text.replace('    "mechinterp.solutions",\n', "")
     text = text.replace('[tool.setuptools.package-data]\n',
-                        '[tool.setuptools.package-data]\n"mechinterp.autograder" = ["packs/*.pt"]\n', 1)
+                        '[tool.setuptools.package-data]\n"mechinterp.autograder" = ["packs/*.safetensors"]\n', 1)
     if "mechinterp.solutions" in text or KIT_NAME not in text:
         raise RuntimeError("pyproject.toml changed shape: update kit_pyproject")
     return text
@@ -57,7 +57,7 @@ def build_kit(out: Path, chapter_names: list[str] | None = None, wheel: bool = T
     for ch in selected:
         pack = replay.record(ch.slug)
         live_only[ch.slug] = sorted(n for n, ok in pack["reference_passes"].items() if not ok)
-        packs[ch.slug] = out / "packs" / f"{ch.slug}.pt"
+        packs[ch.slug] = out / "packs" / f"{ch.slug}.safetensors"
         replay.save_pack(pack, packs[ch.slug])
     built = None
     if wheel:

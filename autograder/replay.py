@@ -23,12 +23,14 @@ import dataclasses
 import functools
 import hashlib
 import importlib
-import io
+import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import safetensors
+import safetensors.torch
 import torch
 from mechinterp.autograder.harness import CheckFailure, clear_check_caches
 from torch import Tensor, nn
@@ -270,17 +272,50 @@ def replaying(slug: str, pack: dict) -> Iterator[None]:
         yield
 
 
+def _encode(value: Any, tensors: dict[str, Tensor]) -> Any:
+    """JSON for everything but tensors, which go to `tensors` under a key the JSON names."""
+    if isinstance(value, Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, tensors) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, tensors) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _encode(v, tensors)] for k, v in value.items()]}  # keys: str or int, kept
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a pack holds plain data, not {type(value).__name__}")
+
+
+def _decode(value: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return tensors[value["__tensor__"]]
+        if "__tuple__" in value:
+            return tuple(_decode(v, tensors) for v in value["__tuple__"])
+        return {k: _decode(v, tensors) for k, v in value["__dict__"]}
+    return value
+
+
 def save_pack(pack: dict, path: Path) -> None:
+    """One safetensors file: the tensors, and the rest of the pack as JSON in its metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(pack, buf)
-    path.write_bytes(buf.getvalue())
+    tensors: dict[str, Tensor] = {}
+    tree = json.dumps(_encode(pack, tensors))
+    path.write_bytes(safetensors.torch.save(tensors, metadata={"pack": tree}))
 
 
 def load_pack(path: Path) -> dict:
-    """Packs are data: loaded with `weights_only=True`, so a pack can hold no code."""
-    return torch.load(io.BytesIO(Path(path).read_bytes()), weights_only=True)
+    """Packs are data (safetensors and JSON): loading one runs no code."""
+    with safetensors.safe_open(str(path), "pt") as f:
+        tree = json.loads(f.metadata()["pack"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    return _decode(tree, tensors)
 
 
 def packs_dir() -> Path:
@@ -296,7 +331,7 @@ def reference_module(slug: str):
     try:
         return importlib.import_module(f"mechinterp.solutions.{slug}")
     except ImportError:
-        path = packs_dir() / f"{slug}.pt"
+        path = packs_dir() / f"{slug}.safetensors"
         if not path.exists():
             raise ImportError(f"neither mechinterp.solutions.{slug} nor its answer pack ({path}) is installed") \
                 from None

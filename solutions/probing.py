@@ -88,7 +88,8 @@ def hold_out_types(types: Tensor, split: Tensor, fraction: float, seed: int) -> 
 
 def majority_accuracy(y_train: Tensor, y_test: Tensor) -> float:
     """Accuracy on y_test of always predicting the most frequent label of y_train (the baseline every probe
-    must beat). Labels are non-negative ints. Returns a float."""
+    must beat). Labels are non-negative ints; where labels tie for most frequent, any of them will do. Returns
+    a float."""
     majority = torch.bincount(y_train).argmax()
     return float((y_test == majority).float().mean())
 

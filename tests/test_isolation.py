@@ -190,6 +190,33 @@ def test_a_busy_machine_does_not_time_out_correct_code():
             os.waitpid(pid, 0)
 
 
+@pytest.mark.slow
+def test_every_reference_passes_every_check_with_both_cores_saturated():
+    """Each chapter's reference graded while busy processes (one per core, plus one) keep every core at 100%:
+    CPU-time limits, and a wall-clock backstop far above them, never fail correct code on a loaded machine."""
+    from mechinterp.autograder.build import reference_namespace
+    from mechinterp.autograder.chapters import chapters
+
+    hogs = []
+    for _ in range((os.cpu_count() or 2) + 1):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            while True:
+                pass
+        hogs.append(pid)
+    try:
+        failed = []
+        for ch in chapters().values():
+            report = grade(ch.slug, reference_namespace(ch))
+            failed += [f"{ch.slug}.{r.exercise}: {r.message}" for r in report.results if not r.passed]
+        assert not failed, failed
+    finally:
+        for pid in hogs:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 def test_drill_answers_are_plain_values():
     class AlwaysEqual:
         def __eq__(self, other):

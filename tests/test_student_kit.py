@@ -37,7 +37,7 @@ def test_the_wheel_holds_no_solutions_and_no_reference_body(kit):
         names = wheel.namelist()
         sources = {n: wheel.read(n).decode() for n in names if n.endswith(".py")}
     assert not [n for n in names if "/solutions/" in n or n.startswith("mechinterp/solutions")]
-    assert {f"mechinterp/autograder/packs/{slug}.pt" for slug in KIT_CHAPTERS} <= set(names)
+    assert {f"mechinterp/autograder/packs/{slug}.safetensors" for slug in KIT_CHAPTERS} <= set(names)
     squashed = {n: "".join(text.split()) for n, text in sources.items()}
     for slug in KIT_CHAPTERS:
         ch = get_chapter(slug)
@@ -100,7 +100,7 @@ def test_without_a_pack_the_kit_says_what_is_missing(kit):
 def test_kit_pyproject_drops_only_the_solutions():
     text = kit_pyproject((REPO / "pyproject.toml").read_text())
     assert "mechinterp.solutions" not in text and 'name = "mechinterp-course-kit"' in text
-    assert '"mechinterp.autograder" = ["packs/*.pt"]' in text and "torch>=" in text
+    assert '"mechinterp.autograder" = ["packs/*.safetensors"]' in text and "torch>=" in text
 
 
 def test_recording_after_live_grading_still_records_memoised_reference_runs():

@@ -218,7 +218,8 @@ check("probing", "group_split", group_split)
 # %% tags=["exercise"]
 def majority_accuracy(y_train: Tensor, y_test: Tensor) -> float:
     """Accuracy on y_test of always predicting the most frequent label of y_train (the baseline every probe
-    must beat). Labels are non-negative ints. Returns a float."""
+    must beat). Labels are non-negative ints; where labels tie for most frequent, any of them will do. Returns
+    a float."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
