@@ -189,10 +189,15 @@ def check_batched_patching_map(fn) -> None:
         if calls > _model().n_layers + 2:
             raise CheckFailure(f"{calls} forward passes for {_model().n_layers} layers: batch all positions "
                                "of a layer into ONE forward pass (repeat the prompts once per position)")
-        expect_close(got, want, what="patching map", case=f"site {site!r}", atol=1e-5, rtol=1e-4, mistakes={
-            "rows and positions are misaligned: with tokens.repeat(n_pos, 1) the rows patched at position p are "
-            "rows p * batch .. (p + 1) * batch - 1 (position-major)": _interleaved_variant(tokens, source, site),
-        })
+        other = "mlp" if site == "attn" else "attn"
+        with torch.no_grad():
+            mistakes = {
+                "rows and positions are misaligned: with tokens.repeat(n_pos, 1) the rows patched at position p "
+                "are rows p * batch .. (p + 1) * batch - 1 (position-major)": _interleaved_variant(tokens, source, site),
+                f"that is the map of site {other!r}: patch the hook point SITES[site] names for {site!r} "
+                f"({ref.SITES[site].format(layer='L')})": ref.patching_map(_model(), tokens, source, other, _metric),
+            }
+        expect_close(got, want, what="patching map", case=f"site {site!r}", atol=1e-5, rtol=1e-4, mistakes=mistakes)
 
 
 def _interleaved_variant(tokens, source, site):

@@ -157,7 +157,7 @@ def test_batched_patching_map_wrong_site_fails():
     def wrong(model, tokens, source_cache, site, metric):
         return batched_variant()(model, tokens, source_cache, "mlp" if site == "attn" else site, metric)
 
-    assert_fails("batched_patching_map", wrong, "differs")
+    assert_fails("batched_patching_map", wrong, "that is the map of site 'mlp'")
 
 
 def test_batched_patching_map_alternative():
