@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-import torch
 import pytest
+import torch
 from mechinterp.autograder.build import exercise_of, inject, reference_body, student_notebook, tags
 from mechinterp.autograder.chapters import chapters, get_chapter
 from mechinterp.autograder.nbgrader_course import init_course

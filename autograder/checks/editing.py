@@ -231,7 +231,8 @@ def check_counterfact_score(fn) -> None:
                 (logits.argmax(-1) == want_ids).float().mean(),
             "count the prompts where want wins (a fraction), not the mean probability difference (that is the "
             "'magnitude' variant)": (probs[rows, want_ids] - probs[rows, against]).mean(),
-            "ties do not count as wins: use >, not >=": (logits[rows, want_ids] >= logits[rows, against]).float().mean(),
+            "ties do not count as wins: use >, not >=":
+                (logits[rows, want_ids] >= logits[rows, against]).float().mean(),
             "the fraction where `want` beats `against`, not the reverse":
                 (logits[rows, want_ids] < logits[rows, against]).float().mean(),
         })

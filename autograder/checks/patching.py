@@ -193,7 +193,8 @@ def check_batched_patching_map(fn) -> None:
         with torch.no_grad():
             mistakes = {
                 "rows and positions are misaligned: with tokens.repeat(n_pos, 1) the rows patched at position p "
-                "are rows p * batch .. (p + 1) * batch - 1 (position-major)": _interleaved_variant(tokens, source, site),
+                "are rows p * batch .. (p + 1) * batch - 1 (position-major)":
+                    _interleaved_variant(tokens, source, site),
                 f"that is the map of site {other!r}: patch the hook point SITES[site] names for {site!r} "
                 f"({ref.SITES[site].format(layer='L')})": ref.patching_map(_model(), tokens, source, other, _metric),
             }

@@ -160,8 +160,8 @@ def write_model_card(entry: Path) -> str:
                  "mechinterp.course.toolkit.zoo.text_lm sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
-                 "person's attributes)" if name.startswith("facts-lm") else ", `tokenizer.json`" if name.startswith("ioi-lm")
-                 else ""),
+                 "person's attributes)" if name.startswith("facts-lm") else ", `tokenizer.json`"
+                 if name.startswith("ioi-lm") else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)
     (entry / "MODEL_CARD.md").write_text(text)

@@ -13,7 +13,8 @@ from mechinterp.course.toolkit import zoo
 from mechinterp.course.toolkit.model import load_model
 from mechinterp.course.toolkit.zoo.verification import verify
 
-EXPECTED = ["attn-only-1l", "attn-only-2l", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2", "sentiment-clf", "text-lm"]
+EXPECTED = ["attn-only-1l", "attn-only-2l", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2", "sentiment-clf",
+            "text-lm"]
 
 
 def test_the_zoo_ships_every_entry_small_and_documented():
