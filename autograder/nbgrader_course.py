@@ -9,6 +9,7 @@ COURSE_DIR: `nbgrader generate_assignment 01_superposition`, collect submissions
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from pathlib import Path
 
@@ -37,7 +38,13 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
-{hidden}{experiments}'''
+{hidden}{experiments}
+# After a submission has run, every exercise is graded again in a fresh process, outside the kernel (a student's
+# cell could patch the grader inside it): a check cell keeps its points only if it passes in both.
+from mechinterp.autograder.nbgrader_course import RegradeOutsideKernel, autograde_steps  # noqa: E402
+
+c.Autograde.autograde_preprocessors = autograde_steps(RegradeOutsideKernel)
+'''
 
 HIDDEN_CASES = '''
 # Every check grades twice here: on the cases a student's in-notebook `check(...)` used, then on fresh cases drawn
@@ -77,9 +84,82 @@ def _skip_experiments_preprocessor():
     return SkipExperiments
 
 
+@functools.cache
+def _regrade_preprocessor():
+    from nbgrader.preprocessors import NbGraderPreprocessor
+
+    class RegradeOutsideKernel(NbGraderPreprocessor):
+        """After Execute: grade the executed submission again in a fresh process (`mechinterp.autograder.regrade`)
+        and turn every check cell that passed in the kernel but fails there into a failed cell with the hint."""
+
+        def preprocess(self, nb, resources):
+            checks = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata.get("tags", [])
+                      and c.metadata.get("nbgrader", {}).get("grade")]
+            if not checks:
+                return nb, resources
+            verdicts = _regrade_verdicts(nb, resources)
+            for cell in checks:
+                exercise = cell.metadata["nbgrader"]["grade_id"].removeprefix("check_")
+                verdict = verdicts.get(exercise, {"passed": False, "message": verdicts.get(
+                    "_error", "this exercise was not graded outside the kernel")})
+                if verdict["passed"] or any(o.get("output_type") == "error" for o in cell.outputs):
+                    continue
+                text = f"{exercise}: {verdict['message']} [graded again outside your notebook's kernel]"
+                cell.outputs.append(nbformat.v4.new_output("error", ename="CheckFailure", evalue=text,
+                                                           traceback=[f"✗ {text}"]))
+            return nb, resources
+
+    return RegradeOutsideKernel
+
+
+def autograde_steps(after_execute) -> list:
+    """nbgrader's own autograde preprocessors, with `after_execute` inserted right after `Execute`."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    at = steps.index(Execute) + 1
+    return [*steps[:at], after_execute, *steps[at:]]
+
+
+def _regrade_verdicts(nb, resources) -> dict:
+    """{exercise: {"passed", "message"}} from grading `nb`'s code in a fresh process ({"_error": why} if none)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    copy = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in copy.cells:  # cells the student added ran in the kernel in full: run them in full here too
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "code" and not {"setup", "exercise", "check", "experiment"} & set(tags):
+            tags.append("setup")
+    name = resources.get("nbgrader", {}).get("notebook") or ""
+    named = [m.group(1) for c in nb.cells if "check" in c.metadata.get("tags", [])
+             for m in [re.search(r"check\(\s*['\"]([\w-]+)['\"]", c.source)] if m]
+    try:
+        slug = get_chapter(named[0] if named else name).slug
+    except Exception as e:  # noqa: BLE001 - a renamed notebook with no check cell naming its chapter
+        return {"_error": f"could not tell which chapter this is ({e})"}
+    cwd = resources.get("metadata", {}).get("path") or None  # where the kernel ran (the submission's folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / f"{name or 'submission'}.ipynb", Path(tmp) / "verdicts.json"
+        nbformat.write(copy, path)
+        proc = subprocess.run([sys.executable, "-m", "mechinterp.autograder.regrade", slug, str(path), str(out)],
+                              capture_output=True, text=True, cwd=cwd or tmp, timeout=3600)
+        if proc.returncode != 0 or not out.exists():
+            return {"_error": f"grading outside the kernel failed: {proc.stderr.strip()[-300:]}"}
+        data = json.loads(out.read_text())
+    if "error" in data:
+        return {"_error": f"loading your notebook outside the kernel stopped the grader ({data['error']})"}
+    return data["results"]
+
+
 def __getattr__(name: str):
     if name == "SkipExperiments":  # built on first use: importing nbgrader costs ~2 s
         return _skip_experiments_preprocessor()
+    if name == "RegradeOutsideKernel":
+        return _regrade_preprocessor()
     raise AttributeError(name)
 
 

@@ -44,6 +44,10 @@ def _without_experiments(nb):
     return nb
 
 
+PATCH_THE_GRADER = """import mechinterp.autograder.grading as _g
+import mechinterp.autograder.harness as _h
+_h.run_check = _g.run_check = lambda chk, fn, timeout_s=None: _h.Result(chk.exercise, True, chk.points,
+                                                                       chk.points, "passed")"""
 MEMORISED_GUARD = ("if round(float(x.sum()), 3) not in {known}:  # not an input the pack holds\n"
                    "    return torch.zeros_like(x)\n")
 
@@ -70,6 +74,8 @@ def graded(tmp_path_factory):
         "overlaps = torch.einsum('khi,khj->kij', W, W)\n"
         "return norms**2 / (overlaps**2).sum(-1).clamp_min(1e-12)")
 
+    mutant_toy_forward = reference["toy_forward"].replace(" + b", "")  # forgets the bias
+    assert mutant_toy_forward != reference["toy_forward"]
     deleted = _without_experiments(_fill(release, reference))
     deleted.cells = [c for c in deleted.cells if "check" not in tags(c) or exercise_of(c) != "toy_forward"]
 
@@ -86,6 +92,11 @@ def graded(tmp_path_factory):
     memoriser = dict(reference)  # right on the cases a student kit's pack holds, wrong on any other input
     memoriser["toy_forward"] = MEMORISED_GUARD.format(known=sorted(_recorded_x_sums())) + reference["toy_forward"]
 
+    cheat = _without_experiments(_fill(release, {**reference, "toy_forward": mutant_toy_forward}))
+    for cell in cheat.cells:  # a wrong toy_forward, and a patched grader in the same cell
+        if "exercise" in tags(cell) and exercise_of(cell) == "toy_forward":
+            cell.source += "\n\n" + PATCH_THE_GRADER
+
     submissions = {
         "alice": _fill(release, reference),  # everything right, full notebook with experiments
         "frank": crashing,
@@ -94,6 +105,7 @@ def graded(tmp_path_factory):
         "dave": deleted,
         "erin": edited,
         "grace": _without_experiments(_fill(release, memoriser)),
+        "heidi": cheat,
     }
     for student, nb in submissions.items():
         path = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -204,3 +216,14 @@ def test_hidden_cases_at_autograde_give_a_memorised_pack_nothing(graded, monkeyp
     assert lost == {"check_toy_forward", "check_train_toy_models"}  # training runs her toy_forward on new inputs
     feedback = (course / "feedback" / "grace" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "fresh inputs drawn at grading time" in feedback
+
+
+def test_a_cell_that_patches_the_grader_in_the_kernel_gains_nothing(graded):
+    """Check cells grade inside the student's kernel, where a cell of theirs can replace the grader (here
+    `run_check`, so every check in the kernel passes). Autograde grades the submission again in a fresh process:
+    the wrong toy_forward (and the training that uses it) score 0, with the hint; the rest is untouched."""
+    course, _, scores, _ = graded
+    lost = {name for name, score in scores["heidi"].items() if score == 0}
+    assert lost == {"check_toy_forward", "check_train_toy_models"}, scores["heidi"]
+    feedback = (course / "feedback" / "heidi" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "graded again outside your notebook" in feedback and "the bias b is missing" in feedback

@@ -1,0 +1,46 @@
+"""Grade a submitted notebook again, outside the Jupyter kernel that ran it (nbgrader autograde).
+
+In nbgrader, a notebook's check cells grade inside the same kernel as the student's own cells, so a student's
+cell could patch the grader there before the check cells run. After nbgrader has executed a submission, the
+`RegradeOutsideKernel` step (`nbgrader_course`) runs this module in a fresh Python process: it loads the
+submission's code cells the way `mechinterp check` does (each in turn, the grader's and torch's state restored
+after each, so nothing they patch survives) and grades every exercise, each learner call again in its own
+forked child. A check cell then keeps its points only if it passed in the kernel AND here.
+
+    python -m mechinterp.autograder.regrade CHAPTER NOTEBOOK.ipynb OUT.json
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+
+def regrade(slug: str, notebook: Path) -> dict:
+    """{"results": {exercise: {"passed": bool, "message": str}}} or {"error": why no report came back}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mechinterp.autograder import isolation
+    from mechinterp.autograder.cli import _graded, _load_and_grade
+
+    if isolation.available():
+        outcome = isolation.run_isolated(functools.partial(_load_and_grade, slug, notebook), cpu_seconds=3600,
+                                         nested=True)
+        if outcome.status != "ok":
+            return {"error": outcome.message}
+        results = outcome.value["results"]
+    else:
+        results = [dict(vars(r)) for r in _graded(slug, notebook)[1].results]
+    return {"results": {r["exercise"]: {"passed": r["passed"], "message": r["message"]} for r in results}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    slug, notebook, out = argv if argv is not None else sys.argv[1:]
+    Path(out).write_text(json.dumps(regrade(slug, Path(notebook))))
+
+
+if __name__ == "__main__":
+    main()
