@@ -3,6 +3,7 @@ grader (its comparisons, torch, its time) is untouched for the checks that follo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -165,10 +166,11 @@ def test_time_limits_are_cpu_time_and_a_waiting_call_is_stopped(monkeypatch):
     still_honest()
 
 
-def test_a_busy_machine_does_not_time_out_correct_code():
-    """Both cores saturated by other processes: CPU-time limits do not count the time spent waiting for a core."""
+@contextlib.contextmanager
+def every_core_busy(n: int):
+    """n forked processes spinning at 100% CPU until the block ends."""
     hogs = []
-    for _ in range(max(2, os.cpu_count() or 2)):
+    for _ in range(n):
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -176,18 +178,24 @@ def test_a_busy_machine_does_not_time_out_correct_code():
                 pass
         hogs.append(pid)
     try:
-        def slow_but_correct(*args):  # ~0.4 s of CPU alone; several times that in wall time under this load
-            t = time.process_time()
-            while time.process_time() - t < 0.4:
-                pass
-            return correct(*args)
-
-        passed, message = verdict(slow_but_correct, timeout_s=1.5)
-        assert passed, message
+        yield
     finally:
         for pid in hogs:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+
+
+def test_a_busy_machine_does_not_time_out_correct_code():
+    """Both cores saturated by other processes: CPU-time limits do not count the time spent waiting for a core."""
+    def slow_but_correct(*args):  # ~0.4 s of CPU alone; several times that in wall time under this load
+        t = time.process_time()
+        while time.process_time() - t < 0.4:
+            pass
+        return correct(*args)
+
+    with every_core_busy(max(2, os.cpu_count() or 2)):
+        passed, message = verdict(slow_but_correct, timeout_s=1.5)
+    assert passed, message
 
 
 @pytest.mark.slow
@@ -197,24 +205,12 @@ def test_every_reference_passes_every_check_with_both_cores_saturated():
     from mechinterp.autograder.build import reference_namespace
     from mechinterp.autograder.chapters import chapters
 
-    hogs = []
-    for _ in range((os.cpu_count() or 2) + 1):
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            while True:
-                pass
-        hogs.append(pid)
-    try:
-        failed = []
+    failed = []
+    with every_core_busy((os.cpu_count() or 2) + 1):
         for ch in chapters().values():
             report = grade(ch.slug, reference_namespace(ch))
             failed += [f"{ch.slug}.{r.exercise}: {r.message}" for r in report.results if not r.passed]
-        assert not failed, failed
-    finally:
-        for pid in hogs:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+    assert not failed, failed
 
 
 def test_drill_answers_are_plain_values():
