@@ -8,6 +8,9 @@ which refuses anything else, and does all comparing and diagnosing itself. So an
 monkeypatches torch or the harness, or changes global torch state (default dtype, threads, seeds) affects only
 its own child, and scores only its own exercise 0.
 
+On Linux (x86_64, aarch64) the child of a learner call also gets a seccomp filter: it may send signals only to
+itself, and may not trace or write into another process, so it cannot kill the grader (its parent) either.
+
 Time limits are CPU time of the child (RLIMIT_CPU), not wall-clock time: a machine busy with other work does
 not turn a correct, slower run into a timeout. A child that waits without computing (sleep, input, a lock) is
 stopped by a generous wall-clock backstop.
@@ -142,6 +145,49 @@ def _scrub_callers(frame) -> None:
         f = f.f_back
 
 
+# seccomp filter for a learner call's child: no signal to any process but itself (the grader is its parent), no
+# tracing or writing another process's memory. Per architecture: (AUDIT_ARCH, syscalls whose first argument
+# must be the child's own pid, syscalls refused outright).
+_SYSCALLS = {
+    "x86_64": (0xC000003E, (62, 200, 234, 129, 297), (424, 101, 310, 311)),  # kill tkill tgkill rt_sig*queueinfo;
+    "aarch64": (0xC00000B7, (129, 130, 131, 138, 240), (424, 117, 270, 271)),  # pidfd_send_signal ptrace vm_rw
+}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _forbid_signalling_others() -> bool:
+    """Install the filter in this process (a learner call's child); False where the platform has none."""
+    import platform
+
+    table = _SYSCALLS.get(platform.machine())
+    if table is None or not sys.platform.startswith("linux"):
+        return False
+    arch, checked, refused = table
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    first_allow = 3 + len(checked) + len(refused)
+    check_pid, last_deny = first_allow + 1, first_allow + 4
+    prog = [(ld, 0, 0, 4), (jeq, 0, first_allow - 2, arch), (ld, 0, 0, 0)]
+    for i, nr in enumerate(checked):
+        prog.append((jeq, check_pid - (3 + i) - 1, 0, nr))
+    for i, nr in enumerate(refused):
+        prog.append((jeq, last_deny - (3 + len(checked) + i) - 1, 0, nr))
+    prog += [(ret, 0, 0, allow), (ld, 0, 0, 16), (jeq, 0, 1, os.getpid()), (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    filters = (_SockFilter * len(prog))(*[_SockFilter(*f) for f in prog])
+    fprog = _SockFprog(len(prog), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        return False  # PR_SET_NO_NEW_PRIVS
+    return libc.prctl(22, ctypes.c_ulong(2), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+
+
 def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: int, nested: bool) -> None:
     global _IN_CHILD
     _IN_CHILD = not nested
@@ -154,6 +200,8 @@ def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: in
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))  # SIGXCPU at soft, SIGKILL at hard
         gc.disable()  # a collection would touch (and so copy) every page of the parent's heap
         torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork
+        if not nested:  # (a nested child must still be able to stop its own children)
+            _forbid_signalling_others()  # the learner's code cannot kill or trace the grader
         # Each call gets its own (reproducible) random state, as successive in-process calls would: code that
         # ignores a seed argument then gives different results on two calls, and a check can see it.
         torch.manual_seed(10_007 * seed + 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -211,6 +212,39 @@ def test_every_reference_passes_every_check_with_both_cores_saturated():
             report = grade(ch.slug, reference_namespace(ch))
             failed += [f"{ch.slug}.{r.exercise}: {r.message}" for r in report.results if not r.passed]
     assert not failed, failed
+
+
+KILLERS = """
+import os, signal, sys
+from mechinterp.autograder.chapters import get_chapter
+from mechinterp.autograder.harness import run_check
+
+def to_parent(logits, end, io, s):
+    os.kill(os.getppid(), signal.SIGKILL)
+
+def to_group(logits, end, io, s):
+    os.kill(0, signal.SIGKILL)
+
+check = get_chapter("ioi").checks()["logit_diff"]
+for fn in (to_parent, to_group):
+    result = run_check(check, fn)
+    print(fn.__name__, result.passed, result.message)
+print("the grader is still here")
+"""
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and os.uname().machine in isolation._SYSCALLS),
+                    reason="the signal filter is for Linux on x86_64 and aarch64")
+def test_learner_code_cannot_kill_the_grader(tmp_path):
+    """A learner's call may not signal any process but its own child (a seccomp filter): killing the grader (its
+    parent) or the grader's process group fails that exercise, and grading goes on. In a session of its own, so
+    that a failure of the filter cannot take pytest with it."""
+    proc = subprocess.run([sys.executable, "-c", KILLERS], capture_output=True, text=True, timeout=300,
+                          start_new_session=True, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert "the grader is still here" in proc.stdout
+    for name in ("to_parent", "to_group"):
+        assert f"{name} False your function raised PermissionError" in proc.stdout, proc.stdout
 
 
 def test_drill_answers_are_plain_values():
