@@ -5,6 +5,7 @@
     verification.py  `mechinterp zoo verify NAME`: the phenomena an entry is shipped for, re-measured
     train.py         `mechinterp zoo train NAME`: one training loop, one learning-rate schedule, saving an entry
     attn_only.py, text_lm.py, facts_lm.py, ioi_lm.py, sentiment_clf.py: one recipe module per model
+    recipes.py       every recipe by name (`train(name)`)
 
 The data each recipe trains on (the facts world, IOI prompts, sentiment sentences) lives with the chapter code
 that also uses it (`toolkit.facts`, `toolkit.ioi`, `toolkit.sentiment`); the recipes import it, never the reverse.
