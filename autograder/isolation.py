@@ -188,6 +188,25 @@ def _forbid_signalling_others() -> bool:
     return libc.prctl(22, ctypes.c_ulong(2), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
 
 
+def signal_guard_works() -> bool:
+    """Whether this machine lets a child install the filter and then refuses its signal to the parent (probed
+    with signal 0, which only asks whether the process exists)."""
+    if not hasattr(os, "fork"):
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if _forbid_signalling_others():
+                try:
+                    os.kill(os.getppid(), 0)
+                except PermissionError:
+                    os._exit(0)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def _child(write_fd: int, thunk: Callable[[], Any], cpu_seconds: float, seed: int, nested: bool) -> None:
     global _IN_CHILD
     _IN_CHILD = not nested
