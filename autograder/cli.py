@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from datetime import datetime
@@ -60,8 +59,7 @@ def _cmd_start(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from mechinterp.autograder import isolation
-    from mechinterp.autograder.harness import Report, Result
+    from mechinterp.autograder.grading import grade_file
 
     ch = get_chapter(args.chapter)
     path = Path(args.path) if args.path else Path(f"{ch.stem}.ipynb")
@@ -71,37 +69,18 @@ def _cmd_check(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    if isolation.available():  # load AND grade in a child: top-level learner code cannot end this process
-        outcome = isolation.run_isolated(functools.partial(_load_and_grade, ch.slug, path), cpu_seconds=3600,
-                                         nested=True)
-        if outcome.output:
-            print(outcome.output, end="")
-        if outcome.status != "ok":
-            reason = outcome.message if outcome.status == "died" else f"{outcome.kind}: {outcome.message}"
-            print(f"Chapter {ch.stem} — {path}\nno report: loading or grading your file stopped the grader's "
-                  f"process ({reason}). Look for os._exit, sys.exit or a crash at the top level of your file.")
-            return 1
-        problems, report = outcome.value["problems"], Report(ch.slug, [Result(**r) for r in outcome.value["results"]])
-    else:
-        problems, report = _graded(ch.slug, path)
-    for p in problems:
+    graded = grade_file(ch.slug, path)
+    if graded.output:
+        print(graded.output, end="")
+    if graded.report is None:
+        print(f"Chapter {ch.stem} — {path}\nno report: loading or grading your file stopped the grader's "
+              f"process ({graded.error}). Look for os._exit, sys.exit or a crash at the top level of your file.")
+        return 1
+    for p in graded.problems:
         print(f"warning: {p}", file=sys.stderr)
     print(f"Chapter {ch.stem} — {path}")
-    print(report.table())
-    return 0 if report.score == report.max_score else 1
-
-
-def _graded(slug: str, path: Path):
-    from mechinterp.autograder.grading import grade
-    from mechinterp.autograder.learner import load_learner
-
-    namespace, problems = load_learner(path)
-    return problems, grade(slug, namespace)
-
-
-def _load_and_grade(slug: str, path: Path) -> dict:
-    problems, report = _graded(slug, path)
-    return {"problems": problems, "results": [dict(vars(r)) for r in report.results]}
+    print(graded.report.table())
+    return 0 if graded.report.score == graded.report.max_score else 1
 
 
 def _cmd_build(args) -> int:

@@ -125,10 +125,6 @@ def states_dtype(chapter: str, exercise: str) -> bool:
             if isinstance(node, ast.FunctionDef) and node.name == exercise:
                 return bool(_DTYPE_WORDS.search(ast.get_docstring(node) or ""))
     return True
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == exercise:
-            return bool(_DTYPE_WORDS.search(ast.get_docstring(node) or ""))
-    return True
 
 
 def exercise(chapter: str, points: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S, forbidden: tuple[str, ...] = ()):

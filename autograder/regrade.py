@@ -12,7 +12,6 @@ forked child. A check cell then keeps its points only if it passed in the kernel
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -23,18 +22,12 @@ def regrade(slug: str, notebook: Path) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from mechinterp.autograder import isolation
-    from mechinterp.autograder.cli import _graded, _load_and_grade
+    from mechinterp.autograder.grading import grade_file
 
-    if isolation.available():
-        outcome = isolation.run_isolated(functools.partial(_load_and_grade, slug, notebook), cpu_seconds=3600,
-                                         nested=True)
-        if outcome.status != "ok":
-            return {"error": outcome.message}
-        results = outcome.value["results"]
-    else:
-        results = [dict(vars(r)) for r in _graded(slug, notebook)[1].results]
-    return {"results": {r["exercise"]: {"passed": r["passed"], "message": r["message"]} for r in results}}
+    graded = grade_file(slug, notebook)
+    if graded.report is None:
+        return {"error": graded.error}
+    return {"results": {r.exercise: {"passed": r.passed, "message": r.message} for r in graded.report.results}}
 
 
 def main(argv: list[str] | None = None) -> None:
