@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import platform
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,45 +15,14 @@ from mechinterp.course.toolkit.zoo.load import make_attn_only
 from mechinterp.course.toolkit.zoo.measure import measure_induction
 from mechinterp.course.toolkit.zoo.train import (
     Run,
-    Schedule,
+    TrainConfig,
     adamw,
     generator_state,
-    gpt2_config,
+    lm_loss,
     save_zoo_entry,
     train_loop,
 )
 from transformers import GPT2LMHeadModel
-
-
-@dataclass
-class TrainConfig:
-    """A zoo GPT-2 language model's recipe (attn-only-1l, attn-only-2l, text-lm)."""
-    name: str
-    n_layer: int
-    n_embd: int
-    n_head: int
-    n_ctx: int
-    vocab_size: int
-    attn_only: bool
-    tie_word_embeddings: bool
-    steps: int
-    batch_size: int
-    lr: float
-    warmup: int
-    weight_decay: float
-    seed: int
-    threads: int = 2
-    bf16: bool = False
-    cosine: bool = True  # False: constant learning rate after warm-up
-    extra: dict = field(default_factory=dict)
-
-    def schedule(self) -> Schedule:
-        return Schedule(self.lr, self.steps, self.warmup, "cosine" if self.cosine else "constant")
-
-    def gpt2_config(self, bos_eos: int = 0):
-        return gpt2_config(self.vocab_size, self.n_ctx, self.n_embd, self.n_layer, self.n_head,
-                           self.tie_word_embeddings, self.attn_only, bos_eos)
-
 
 RECIPES = {
     # a pilot run of 2l had formed its induction heads (scores 0.89-0.95) by step 4,000: 6,000 steps suffice
@@ -62,10 +31,6 @@ RECIPES = {
     "attn-only-2l": TrainConfig("attn-only-2l", 2, 64, 4, 64, 64, True, False, 6_000, 64, 1e-3, 100, 0.0, 0,
                                 threads=1, cosine=False),
 }
-
-
-def lm_loss(model, x):
-    return model(x, labels=x).loss
 
 
 def train_attn_only(cfg: TrainConfig, out: Path, log=print) -> dict:

@@ -17,10 +17,17 @@ from mechinterp.course.toolkit.corpus import DOC_SEPARATOR, build_corpus
 from mechinterp.course.toolkit.labels import write_pos_lexicon
 from mechinterp.course.toolkit.model_card import write_model_card
 from mechinterp.course.toolkit.text_data import encode_documents, ngram_baselines, train_tokenizer, window_batches
-from mechinterp.course.toolkit.zoo.attn_only import TrainConfig, lm_loss
 from mechinterp.course.toolkit.zoo.load import sha256, zoo_dir
 from mechinterp.course.toolkit.zoo.measure import heldout_loss, logit_lens_curve, measure_induction
-from mechinterp.course.toolkit.zoo.train import Run, adamw, generator_state, save_zoo_entry, train_loop
+from mechinterp.course.toolkit.zoo.train import (
+    Run,
+    TrainConfig,
+    adamw,
+    generator_state,
+    lm_loss,
+    save_zoo_entry,
+    train_loop,
+)
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 from transformers import GPT2LMHeadModel

@@ -151,6 +151,41 @@ def gpt2_config(vocab_size: int, n_ctx: int, n_embd: int, n_layer: int, n_head: 
                       tie_word_embeddings=tie_word_embeddings, attn_only=attn_only)
 
 
+@dataclass
+class TrainConfig:
+    """A zoo GPT-2 language model's recipe (attn-only-1l, attn-only-2l, text-lm)."""
+    name: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_ctx: int
+    vocab_size: int
+    attn_only: bool
+    tie_word_embeddings: bool
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    weight_decay: float
+    seed: int
+    threads: int = 2
+    bf16: bool = False
+    cosine: bool = True  # False: constant learning rate after warm-up
+    extra: dict = field(default_factory=dict)
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.lr, self.steps, self.warmup, "cosine" if self.cosine else "constant")
+
+    def gpt2_config(self, bos_eos: int = 0):
+        return gpt2_config(self.vocab_size, self.n_ctx, self.n_embd, self.n_layer, self.n_head,
+                           self.tie_word_embeddings, self.attn_only, bos_eos)
+
+
+
+def lm_loss(model, x):
+    return model(x, labels=x).loss
+
+
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """The zoo language models' optimiser (betas as in GPT-style training)."""
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
