@@ -12,11 +12,13 @@ from mechinterp.course.toolkit.facts import FactsConfig
 from mechinterp.course.toolkit.facts_v2 import FactsV2Config
 from mechinterp.course.toolkit.ioi import IOIConfig
 from mechinterp.course.toolkit.ioi_v2 import IOIV2Config
+from mechinterp.course.toolkit.liars import LiarConfig
 from mechinterp.course.toolkit.sentiment import SentimentConfig
 from mechinterp.course.toolkit.zoo.attn_only import RECIPES as ATTN_ONLY
 from mechinterp.course.toolkit.zoo.attn_only import train_attn_only
 from mechinterp.course.toolkit.zoo.facts_lm import train_facts, train_facts_v2
 from mechinterp.course.toolkit.zoo.ioi_lm import train_ioi_lm, train_ioi_lm_v2
+from mechinterp.course.toolkit.zoo.liar_lm import train_liar_lm
 from mechinterp.course.toolkit.zoo.load import zoo_dir
 from mechinterp.course.toolkit.zoo.sentiment_clf import train_sentiment
 from mechinterp.course.toolkit.zoo.text_lm import TEXT_LM, train_text_lm
@@ -30,6 +32,7 @@ RECIPES = {  # name -> (out, debian cache, log) -> card
     "facts-lm-v2": lambda out, cache, log: train_facts_v2(FactsV2Config(), out, log),
     "ioi-lm": lambda out, cache, log: train_ioi_lm(IOIConfig(), out, log),
     "ioi-lm-v2": lambda out, cache, log: train_ioi_lm_v2(IOIV2Config(), out, log),
+    "liar-lm": lambda out, cache, log: train_liar_lm(LiarConfig(), out, log),
     "sentiment-clf": lambda out, cache, log: train_sentiment(SentimentConfig(), out, cache, log),
     "text-lm": lambda out, cache, log: train_text_lm(TEXT_LM, out, cache, log),
 }
