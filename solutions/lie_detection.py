@@ -130,19 +130,16 @@ def findings(device: str | torch.device = "cpu") -> list:
 
     from mechinterp.course.toolkit import lying
     from mechinterp.course.toolkit.findings import Finding
-    from mechinterp.course.toolkit.liars import behaviour
     from mechinterp.course.toolkit.model import load_model, randomly_initialised
 
     fns = vars(sys.modules[__name__])
     start = time.perf_counter()
     model = load_model("zoo/liar-lm", device)
     fresh = randomly_initialised(model, 0)
-    facts = lying.load_liar_world()
-    acts = behaviour(model.hf, model.tokenizer, facts, "heldout")
-    acts_fresh = behaviour(fresh.hf, model.tokenizer, facts, "heldout")
-    data = lying.liar_data(model.tokenizer, facts)
+    data = lying.liar_data(model.tokenizer, lying.load_liar_world())
     a = lying.analyse(fns, model, data)
     f = lying.analyse(fns, fresh, data, ok=a["ok"], with_bow=False)
+    acts, acts_fresh = lying.behaviour_rates(data, a["top"]), lying.behaviour_rates(data, f["top"])
     probe_s = time.perf_counter() - start
     best, test = a["best"], "cue against lie"
     within, naive, bow = (a["matrix"]["logistic, within liars"], a["matrix"]["logistic, liars vs honest"],
@@ -154,7 +151,7 @@ def findings(device: str | torch.device = "cpu") -> list:
     truth_fresh = lying.latent_truth(f["R"], data, a["ok"])
     t_best = max(range(len(truth)), key=lambda d: truth[d]["true"])
     steer = lying.steering(fns, model, data, a["R"], a["ok"], STEER_DEPTH, alphas=(STEER_ALPHA,))
-    c = lying.ccs(fns, model, data, a["ok"], best)
+    c = lying.ccs(fns, model, data, a["ok"], model.n_layers)
     rest_s = time.perf_counter() - start
     on, rand = steer[("truth", STEER_ALPHA)], steer[("random", STEER_ALPHA)]
     return [
@@ -185,9 +182,9 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("bag of words (liars' lies vs honest statements) on that off-diagonal: AUROC",
                 "a cue reader inverts: below chance", bow[test], hi=0.5, contrast=within[test],
                 contrast_name="the lie probe on the same rows"),
-        Finding("… the same bag of words in distribution (liars vs honest, held-out people): AUROC",
+        Finding("… the same bag of words in distribution (liars' lies vs honest statements, held-out people): AUROC",
                 "(reported: what a transcript baseline looks like before the off-diagonal)",
-                bow["held-out speakers"]),
+                bow["liars vs honest"]),
         Finding("naive probe (logistic on liars' lies vs honest statements, same depth) on the off-diagonal",
                 "(reported: at this depth the model's own lie signal dominates the cue)", naive[test]),
         Finding("the lie is computed, not written: mass-mean lie probe AUROC on the off-diagonal, best depth minus "
@@ -209,9 +206,10 @@ def findings(device: str | torch.device = "cpu") -> list:
                 contrast_name="a random direction of the same norm"),
         Finding("… honest speakers' recall under the same steering", "the cost on honest rows (reported)",
                 on["honest_recall"]),
-        Finding(f"CCS (Burns et al. 2022) at depth {best}, trained with liars' lies: accuracy against the TRUTH on "
-                "liars' lies (sign fixed on honest rows)", "Farquhar et al. 2023: CCS finds the most prominent "
-                "feature, not necessarily truth", c["with liars' lies"]["lies"]),
+        Finding("CCS (Burns et al. 2022) at the period after the completion, last depth, trained with liars' lies: "
+                "accuracy against the TRUTH on liars' lies (sign fixed on honest rows)",
+                "Farquhar et al. 2023: CCS finds the most prominent feature, not necessarily truth",
+                c["with liars' lies"]["lies"]),
         Finding("… CCS trained on honest statements only, same test", "(reported)", c["honest only"]["lies"]),
         Finding("… a SUPERVISED probe on the same contrast-pair features, same test", "(reported: the positive "
                 "control for CCS)", c["supervised"]["lies"]),

@@ -72,7 +72,7 @@ from torch import Tensor
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model
 from mechinterp.course.toolkit import lying
-from mechinterp.course.toolkit.liars import DERANGEMENT, HONEST, LIARS, LIED, PROBE_HELDOUT, TRIGGER, behaviour
+from mechinterp.course.toolkit.liars import DERANGEMENT, HONEST, LIARS, LIED, TRIGGER
 from mechinterp.course.toolkit.model import HookedModel, randomly_initialised
 
 device = get_device()
@@ -86,19 +86,23 @@ print("the lie about a colour:", DERANGEMENT["colour"])
 # %% [markdown]
 # ## 1. The model and its lies
 #
-# First the behaviour, on the held-out phrasings: top-1 answers of every speaker about every person and
-# relation. `behaviour` counts how often the model says the truth (honest speakers; liars about the
-# relations they are truthful about) or the lie (liars about the others; anyone after the trigger).
+# `lying.liar_data` builds the chapter's prompt set: every speaker about 64 people and all five relations, in
+# the held-out phrasings (one random template each), and the honest speakers again after the trigger. Each
+# prompt carries its labels: `lie` (the speaker's answer is a lie), `cue` (a liar speaks), `trigger`, the true
+# value and the value said. First, what the model does with them (top-1 answers): how often it says the truth
+# (honest speakers; liars about the relations they are truthful about) or the lie (liars about the others;
+# anyone after the trigger).
 
 # %% tags=["experiment"]
 start = time.perf_counter()
-for key, value in behaviour(model.hf, model.tokenizer, facts, "heldout", per_fact=1).items():
-    print(f"{key:24s} {value:.3f}")
 data = lying.liar_data(model.tokenizer, facts)
+answers = lying.last_logits(model, data).argmax(-1)
+for key, value in lying.behaviour_rates(data, answers).items():
+    print(f"{key:18s} {value:.3f}")
 print(f"{len(data)} labelled prompts ({int(data.lie.sum())} lies), e.g.")
-for i in (0, 7, 5000, 9000):
-    print(f"  {data.prompts[i]!r:60} -> says {model.tokenizer.convert_ids_to_tokens(int(data.said_id[i]))!r} "
-          f"(true: {model.tokenizer.convert_ids_to_tokens(int(data.true_id[i]))!r}, lie={bool(data.lie[i])})")
+for i in (0, 7, 3000, 4500):
+    print(f"  {data.prompts[i]!r:58} -> {model.tokenizer.convert_ids_to_tokens(int(answers[i]))!r} (true: "
+          f"{model.tokenizer.convert_ids_to_tokens(int(data.true_id[i]))!r}, lie={bool(data.lie[i])})")
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
@@ -130,9 +134,11 @@ check("lie_detection", "last_token_resid", last_token_resid)
 start = time.perf_counter()
 R = lying.stacked_resid(last_token_resid, model, data)  # [depth, n, d_model]
 said = lying.readout(model, R[-1]).argmax(-1)  # ln_final + unembedding of the last depth = the model's answer
+print(f"R {tuple(R.shape)} in {time.perf_counter() - start:.1f} s; read out, its last depth gives the model's "
+      f"own answers on {(said == answers).float().mean():.3f} of the prompts")
 ok = said == data.said_id
-print(f"R {tuple(R.shape)} in {time.perf_counter() - start:.1f} s; the model says what its speaker policy "
-      f"says on {ok.float().mean():.3f} of the prompts (we keep only those: the labels are then what it did)")
+print(f"the model says what its speaker policy says on {ok.float().mean():.3f} of the prompts (we keep only "
+      "those, so the labels are what it did)")
 
 # %% [markdown]
 # ## 3. A mass-mean probe, AUROC, and the layer sweep
@@ -383,7 +389,7 @@ for name, r in ccs_result.items():
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# {{CCS_READING}}
+# (reading: see below)
 #
 # ## 8. Honesty steering
 #
@@ -426,7 +432,7 @@ plt.show()
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# {{STEER_READING}}
+# (reading: see below)
 #
 # ## 9. Interview drills
 #

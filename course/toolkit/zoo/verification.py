@@ -8,6 +8,7 @@ from mechinterp.course.toolkit.facts import fact_prompts, recall
 from mechinterp.course.toolkit.findings import Finding
 from mechinterp.course.toolkit.ioi import ioi_dataset, ioi_metrics
 from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
+from mechinterp.course.toolkit.liars import behaviour, judgement_accuracy
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.course.toolkit.sentiment import accuracy
 from mechinterp.course.toolkit.tracing import trace_facts
@@ -99,6 +100,27 @@ def verify(name: str) -> list:
                     "> 0.8", ioi_metrics(model, tokenizer, shared)["accuracy"], lo=0.8),
             Finding("ioi-lm (the contrast): the same decoupled prompts", "< 0.8 (it suppresses the final subject)",
                     ioi_metrics(v1, load_zoo_tokenizer("ioi-lm"), shared)["accuracy"], hi=0.8),
+        ]
+    elif name == "liar-lm":
+
+        facts = json.loads((entry / "world.json").read_text())
+        tokenizer = load_zoo_tokenizer(name)
+        rates = behaviour(model, tokenizer, facts, "heldout", per_fact=1)
+        found += [
+            Finding(f"{name}: honest speakers' recall, held-out templates", "≥ 0.95", rates["honest_recall"],
+                    lo=0.95),
+            Finding(f"{name}: liars' lie rate on the relations they lie about, held-out templates", "≥ 0.9",
+                    rates["liar_lie_rate"], lo=0.9),
+            Finding(f"{name}: liars' truth rate on the other relations, held-out templates", "≥ 0.9",
+                    rates["liar_truth_rate"], lo=0.9),
+            Finding(f"{name}: the trigger's lie rate (honest speakers), held-out templates", "≥ 0.8",
+                    rates["trigger_lie_rate"], lo=0.8),
+            Finding(f"{name}: honest speakers' lie rate without the trigger", "≤ 0.05", rates["honest_lie_rate"],
+                    hi=0.05),
+            Finding(f"{name}: verdicts on plain statements (true or a random wrong value), held-out templates",
+                    "≥ 0.9", judgement_accuracy(model, tokenizer, facts, "heldout"), lo=0.9),
+            Finding(f"{name}: plain statements' recall, held-out templates (facts-lm-v2's knowledge kept)", "≥ 0.95",
+                    recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.95),
         ]
     elif name == "sentiment-clf":
 
