@@ -152,6 +152,8 @@ def findings(device: str | torch.device = "cpu") -> list:
     t_best = max(range(len(truth)), key=lambda d: truth[d]["true"])
     steer = lying.steering(fns, model, data, a["R"], a["ok"], STEER_DEPTH, alphas=(STEER_ALPHA,))
     c = lying.ccs(fns, model, data, a["ok"], model.n_layers)
+    sae = lying.lying_features(fns, model, data, a["R"], a["ok"], STEER_DEPTH)
+    per_rel = sae["per_relation"].values()
     rest_s = time.perf_counter() - start
     on, rand = steer[("truth", STEER_ALPHA)], steer[("random", STEER_ALPHA)]
     return [
@@ -213,6 +215,23 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("… CCS trained on honest statements only, same test", "(reported)", c["honest only"]["lies"]),
         Finding("… a SUPERVISED probe on the same contrast-pair features, same test", "(reported: the positive "
                 "control for CCS)", c["supervised"]["lies"]),
+        Finding("a probe from ONE contrast pair (a liar and an honest speaker, same statement): AUROC on trigger lies",
+                "MacDiarmid et al. 2024: a single generic pair gives AUROC > 0.99", a["matrix"]["one contrast pair"][
+                    "trigger lies"], lo=0.9, contrast=f["matrix"]["one contrast pair"]["trigger lies"],
+                contrast_name="the same pair in liar-lm re-initialised"),
+        Finding(f"SAE (TopK, 256 latents, k 8) at depth {STEER_DEPTH}: each relation's best lie latent (chosen on "
+                "liars' statements), its AUROC on the trigger's lies of that relation, mean over the 5 relations",
+                "Templeton et al. 2024: features for lying and deception", sum(r["auroc_trigger"] for r in per_rel) / 5,
+                lo=0.8, contrast=sae["general_auroc_trigger"],
+                contrast_name="the best single latent over all relations, on all trigger lies"),
+        Finding("… relations whose lie latent reaches AUROC ≥ 0.95 on the trigger's lies (of 5)", "(reported)",
+                sum(r["auroc_trigger"] >= 0.95 for r in per_rel)),
+        Finding("… zeroing a relation's lie latent at the last token: liars' lies that become true, mean over "
+                "relations", "(reported: Templeton et al. steer by clamping features)",
+                sum(r["zeroed_lie_to_truth"] for r in per_rel) / 5),
+        Finding("… zeroing a random live latent instead", "(reported)",
+                sum(r["random_zeroed_lie_to_truth"] for r in per_rel) / 5),
+        Finding("… the SAE's fraction of variance explained", "(reported)", sae["fve"]),
         Finding("timing: probes of liar-lm and its re-initialised twin, seconds", "(reported)", probe_s),
         Finding("timing: latent knowledge, steering and CCS, seconds", "(reported)", rest_s),
     ]

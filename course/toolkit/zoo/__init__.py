@@ -4,7 +4,7 @@
     measure.py       what a language model does: attention patterns, induction scores, held-out loss, logit lens
     verification.py  `mechinterp zoo verify NAME`: the phenomena an entry is shipped for, re-measured
     train.py         `mechinterp zoo train NAME`: one training loop, one learning-rate schedule, saving an entry
-    attn_only.py, text_lm.py, facts_lm.py, ioi_lm.py, sentiment_clf.py: one recipe module per model
+    attn_only.py, text_lm.py, facts_lm.py, ioi_lm.py, liar_lm.py, sentiment_clf.py: one recipe module per model
     recipes.py       every recipe by name (`train(name)`)
 
 The data each recipe trains on (the facts world, IOI prompts, sentiment sentences) lives with the chapter code
