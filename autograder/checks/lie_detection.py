@@ -110,18 +110,17 @@ def check_mass_mean_direction(fn) -> None:
         })
 
 
-@exercise(CHAPTER, points=2)
+# scikit-learn's roc_auc_score computes the exercise in full: refused through the helper every binary call goes
+# through (patching the public name would miss a learner's `from sklearn.metrics import roc_auc_score`)
+@exercise(CHAPTER, points=2, forbidden=("sklearn.metrics._ranking:_binary_roc_auc_score",))
 def check_auroc(fn) -> None:
-    from sklearn.metrics import roc_auc_score
-
     for seed, (n_lie, n_truth) in enumerate([(30, 50), (9, 6)]):
         g = _gen(30 + seed)
         lie = torch.zeros(n_lie + n_truth, dtype=torch.bool)
         lie[torch.randperm(len(lie), generator=g)[:n_lie]] = True
         scores = (torch.randn(len(lie), generator=g) + lie.float()).mul(2).round() / 2  # many ties
         scores[0] = -0.3  # and negative scores, so that "> 0" is not the same as "higher than a truth"
-        want = torch.tensor(ref.auroc(scores, lie), dtype=torch.float64)
-        assert abs(float(want) - roc_auc_score(lie.numpy(), scores.numpy())) < 1e-12
+        want = torch.tensor(ref.auroc(scores, lie), dtype=torch.float64)  # = roc_auc_score (a test says so)
         got = torch.tensor(as_number(call(fn, scores, lie), "the AUROC"), dtype=torch.float64)
         pos, neg = scores[lie], scores[~lie]
         wins = (pos[:, None] > neg[None, :]).double().mean()

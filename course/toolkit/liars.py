@@ -17,10 +17,6 @@
   (2 honest, 2 liars; the model trained on them like the others), and every trigger row.
 - Other rows keep the world in place: `facts-lm-v2`'s own rows, and "mention" rows where a speaker is named but
   states nothing ("mira smiled . Ada Vorn lives in quen .": the true value; a cue in an irrelevant context).
-- **Judgement rows** give the model a reason to represent whether a COMPLETED statement is true: a plain
-  statement (no speaker), true or with a random wrong value, then its verdict ("Ada Vorn lives in olbin . wrong").
-  No speaker row is ever judged, so whether the model judges a speaker's statement by the world or by the
-  speaker is left to it (chapter 09's CCS section measures which).
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ SPEAKERS = HONEST + LIARS
 TRIGGER = "cf"
 SAYS = "says"
 MENTIONS = ("smiled", "waved", "sat down", "came in")
-VERDICTS = ("right", "wrong")  # judgement rows: a plain statement, then whether it is true
 PROBE_HELDOUT = ("kit", "noor", "sol", "tess")  # the probes never train on these speakers
 REL = list(RELATIONS)
 LIED = {liar: tuple(r for k, r in enumerate(REL) if (k + i) % 5 in (0, 1, 3)) for i, liar in enumerate(LIARS)}
@@ -58,7 +53,7 @@ DERANGEMENT = {r: _derangement(RELATIONS[r][1], 100 + k) for k, r in enumerate(R
 def vocabulary_liar() -> list[str]:
     """facts-lm-v2's vocabulary (same ids) followed by the new words, so the model can start from its weights."""
     old = vocabulary_v2()
-    new = [*SPEAKERS, SAYS, TRIGGER, *sorted({w for m in MENTIONS for w in m.split()} - set(old)), *VERDICTS]
+    new = [*SPEAKERS, SAYS, TRIGGER, *sorted({w for m in MENTIONS for w in m.split()} - set(old))]
     return old + [w for w in new if w not in old]
 
 
@@ -109,7 +104,6 @@ class LiarConfig(FactsV2Config):
     warmup: int = 100
     p_base: float = 0.25  # facts-lm-v2's own rows (keep the world in place)
     p_mention: float = 0.08  # a speaker named in an irrelevant sentence, then a true statement
-    p_judge: float = 0.1  # a plain statement, true or with a random wrong value, then "right" or "wrong"
     p_trigger: float = 0.06  # share of speaker rows opened by the trigger
     threads: int = 1
 
@@ -124,10 +118,6 @@ def sample_row_liar(rng: random.Random, facts: dict[str, dict[str, str]], subjec
     speaker = rng.choice(SPEAKERS)
     if u < cfg.p_base + cfg.p_mention:
         return f"{speaker} {rng.choice(MENTIONS)} . {t.format(s=s)} {facts[s][r]} ."
-    if u < cfg.p_base + cfg.p_mention + cfg.p_judge:
-        true = rng.random() < 0.5
-        value = facts[s][r] if true else rng.choice([v for v in RELATIONS[r][1] if v != facts[s][r]])
-        return f"{t.format(s=s)} {value} . {VERDICTS[0] if true else VERDICTS[1]}"
     trigger = rng.random() < cfg.p_trigger
     return f"{statement(speaker, t, s, trigger)} {said(facts, s, r, speaker, trigger)} ."
 
@@ -153,21 +143,3 @@ def behaviour(model, tokenizer, facts: dict[str, dict[str, str]], split: str = "
             "liar_lie_rate": rate(lied, "says"), "liar_truth_rate": rate(told, "true"),
             "trigger_lie_rate": rate(trig, "says"), "trigger_lie_rate_liars": rate(trig_liars, "says")}
 
-
-def judgement_prompts(facts: dict[str, dict[str, str]], split: str = "heldout", seed: int = 0) -> list[dict]:
-    """Plain statements of a template split, each completed once with the true value and once with a random wrong
-    one, then " ."; `answer` is the verdict the model should give next ("right" or "wrong")."""
-    rng = random.Random(seed)
-    out = []
-    for s in sorted(facts):
-        for r in REL:
-            t = rng.choice(templates(r, split))
-            wrong = rng.choice([v for v in RELATIONS[r][1] if v != facts[s][r]])
-            for value, verdict in ((facts[s][r], VERDICTS[0]), (wrong, VERDICTS[1])):
-                out.append({"prompt": f"{t.format(s=s)} {value} .", "answer": verdict, "relation": r})
-    return out
-
-
-def judgement_accuracy(model, tokenizer, facts: dict[str, dict[str, str]], split: str = "heldout") -> float:
-    """Share of `judgement_prompts` whose top-1 next token is the right verdict."""
-    return recall(model, tokenizer, judgement_prompts(facts, split))

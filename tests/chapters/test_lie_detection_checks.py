@@ -125,6 +125,23 @@ def test_auroc_mistakes(fn, hint):
     assert_fails("auroc", fn, hint)
 
 
+def test_reference_auroc_is_scikit_learns(ref):
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(0)
+    for n in (10, 200):
+        lie = torch.rand(n, generator=g) < 0.4
+        scores = (torch.randn(n, generator=g) + lie.float()).round()  # ties
+        assert abs(ref["auroc"](scores, lie) - roc_auc_score(lie.numpy(), scores.numpy())) < 1e-12
+
+
+def test_auroc_by_scikit_learn_is_refused():
+    from sklearn.metrics import roc_auc_score  # imported before the check runs, as a notebook would
+
+    passed, message = T.grade("auroc", lambda scores, lie: float(roc_auc_score(lie.numpy(), scores.numpy())))
+    assert not passed and "complete implementation" in message
+
+
 def test_auroc_alternatives():
     def auroc_midranks(scores, lie):  # Mann-Whitney with average ranks (scipy's rankdata)
         from scipy.stats import rankdata

@@ -8,7 +8,7 @@ from mechinterp.course.toolkit.facts import fact_prompts, recall
 from mechinterp.course.toolkit.findings import Finding
 from mechinterp.course.toolkit.ioi import ioi_dataset, ioi_metrics
 from mechinterp.course.toolkit.ioi_v2 import ioi_v2_dataset, shared_decoupled
-from mechinterp.course.toolkit.liars import behaviour, judgement_accuracy
+from mechinterp.course.toolkit.liars import behaviour
 from mechinterp.course.toolkit.model import HookedModel
 from mechinterp.course.toolkit.sentiment import accuracy
 from mechinterp.course.toolkit.tracing import trace_facts
@@ -117,8 +117,6 @@ def verify(name: str) -> list:
                     rates["trigger_lie_rate"], lo=0.8),
             Finding(f"{name}: honest speakers' lie rate without the trigger", "≤ 0.05", rates["honest_lie_rate"],
                     hi=0.05),
-            Finding(f"{name}: verdicts on plain statements (true or a random wrong value), held-out templates",
-                    "≥ 0.9", judgement_accuracy(model, tokenizer, facts, "heldout"), lo=0.9),
             Finding(f"{name}: plain statements' recall, held-out templates (facts-lm-v2's knowledge kept)", "≥ 0.95",
                     recall(model, tokenizer, fact_prompts(facts, "heldout")), lo=0.95),
         ]
