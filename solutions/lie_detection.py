@@ -152,6 +152,7 @@ def findings(device: str | torch.device = "cpu") -> list:
     t_best = max(range(len(truth)), key=lambda d: truth[d]["true"])
     steer = lying.steering(fns, model, data, a["R"], a["ok"], STEER_DEPTH, alphas=(STEER_ALPHA,))
     c = lying.ccs(fns, model, data, a["ok"], model.n_layers)
+    planted, distracted = lying.ccs_planted(fns, distractor=0.0), lying.ccs_planted(fns, distractor=2.0)
     sae = lying.lying_features(fns, model, data, a["R"], a["ok"], STEER_DEPTH)
     per_rel = sae["per_relation"].values()
     rest_s = time.perf_counter() - start
@@ -208,13 +209,20 @@ def findings(device: str | torch.device = "cpu") -> list:
                 contrast_name="a random direction of the same norm"),
         Finding("… honest speakers' recall under the same steering", "the cost on honest rows (reported)",
                 on["honest_recall"]),
-        Finding("CCS (Burns et al. 2022) at the period after the completion, last depth, trained with liars' lies: "
-                "accuracy against the TRUTH on liars' lies (sign fixed on honest rows)",
+        Finding("CCS on planted contrast pairs (a truth feature flips within each pair): accuracy against the truth",
+                "Burns et al. 2022: CCS recovers truth without labels", planted["truth"], lo=0.95,
+                contrast=distracted["truth"], contrast_name="the same with a 2x more prominent unrelated feature"),
+        Finding("… with that 2x more prominent unrelated feature: CCS's accuracy against the DISTRACTOR",
                 "Farquhar et al. 2023: CCS finds the most prominent feature, not necessarily truth",
-                c["with liars' lies"]["lies"]),
+                distracted["distractor"], lo=0.95, contrast=planted["distractor"],
+                contrast_name="the same labels with no distractor planted"),
+        Finding("CCS on liar-lm (true vs lie completion, at the period, last depth, trained with liars' lies): "
+                "accuracy against the truth on liars' lies", "absent here: no truth feature at that position",
+                c["with liars' lies"]["lies"], hi=0.7, contrast=planted["truth"],
+                contrast_name="the same CCS code on planted pairs (positive control)"),
         Finding("… CCS trained on honest statements only, same test", "(reported)", c["honest only"]["lies"]),
-        Finding("… a SUPERVISED probe on the same contrast-pair features, same test", "(reported: the positive "
-                "control for CCS)", c["supervised"]["lies"]),
+        Finding("… a SUPERVISED probe on the same contrast-pair features, same test", "(reported: the truth of a "
+                "completed statement is not linearly readable there either)", c["supervised"]["lies"]),
         Finding("a probe from ONE contrast pair (a liar and an honest speaker, same statement): AUROC on trigger lies",
                 "MacDiarmid et al. 2024: a single generic pair gives AUROC > 0.99", a["matrix"]["one contrast pair"][
                     "trigger lies"], lo=0.9, contrast=f["matrix"]["one contrast pair"]["trigger lies"],

@@ -13,7 +13,8 @@ _CACHE: dict = {}
 
 # how many findings each chapter asserts (a chapter that silently drops one fails here)
 COUNTS = {"superposition": 12, "probing": 13, "induction_heads": 12, "patching": 14, "ioi": 32,
-          "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 20}
+          "integrated_gradients": 13, "sparse_autoencoders": 14, "editing": 20,
+          "lie_detection": 30}
 
 
 def _findings(slug):

@@ -68,11 +68,13 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
+from sklearn.metrics import roc_auc_score
+from torch import Tensor
+
 from mechinterp.autograder import check
 from mechinterp.course.toolkit import get_device, load_model, lying
 from mechinterp.course.toolkit.liars import DERANGEMENT, HONEST, LIARS, LIED, TRIGGER
 from mechinterp.course.toolkit.model import HookedModel, randomly_initialised
-from torch import Tensor
 
 device = get_device()
 torch.set_grad_enabled(False)  # CCS switches gradients on where it trains
@@ -180,6 +182,11 @@ def auroc(scores: Tensor, lie: Tensor) -> float:
 # %% tags=["check"]
 check("lie_detection", "auroc", auroc)
 
+# %% tags=["experiment"]
+scores = torch.randn(200).round(decimals=1)  # tied scores, as a thresholded detector gives
+labels = torch.rand(200) < 0.3
+print(f"your auroc {auroc(scores, labels):.6f}, scikit-learn's {roc_auc_score(labels.numpy(), scores.numpy()):.6f}")
+
 # %% [markdown]
 # Now the training set. If we trained on "liars' lies against honest speakers' statements", the probe could
 # learn *who is speaking* — the speaker's name is in the prompt. So the main probe trains **within liars**: the
@@ -218,6 +225,8 @@ axes[1].legend(fontsize=8)
 plt.show()
 best = max(range(len(R)), key=lambda d: sweep["liar-lm"]["same speakers"][d])
 print(f"({time.perf_counter() - start:.1f} s) best depth on the same-speaker test set: {best}")
+for name, curves in sweep.items():
+    print(f"{name:15s} trigger lies by depth:", [round(v, 2) for v in curves["trigger lies"]])
 
 # %% [markdown]
 # Read the left panel from the left. At depth 0 (the token embeddings) and 1 the lie is not there: the prompt
@@ -289,27 +298,38 @@ print(f"the logistic probe trained within liars catches {catch_rate(probe[trig],
 #
 # The activation probes do not collapse, and not even the naive one (trained on liars' lies against honest
 # statements) at this depth: by the last prompt token the model has *computed* whether it is about to lie,
-# and that signal is larger than the speaker's identity. Earlier, it is not. Sweep the naive probe over depth:
+# and that signal is larger than the speaker's identity. Where does each appear? Sweep the depth: a logistic
+# probe for the cue itself (is a liar speaking? tested on other people), and the naive mass-mean lie probe on
+# the off-diagonal.
 
 # %% tags=["experiment"]
 naive = train["liars vs honest"]
 off = test["cue against lie"]
+cue_train = data.mask(trigger=False, train_person=True, heldout_speaker=False)
+cue_test = data.mask(trigger=False, train_person=False, heldout_speaker=False)
+cue_curve = [auroc(lying.logistic_scores(R[d][cue_train], data.cue[cue_train], R[d][cue_test]), data.cue[cue_test])
+             for d in range(len(R))]
 curve = [auroc(R[d][off] @ mass_mean_direction(R[d][naive], data.lie[naive]), data.lie[off]) for d in range(len(R))]
-within_curve = sweep["liar-lm"]["cue against lie"]
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.plot(curve, "o-", label="naive probe (liars' lies vs honest statements)")
-ax.plot(within_curve, "s--", label="probe trained within liars")
+ax.plot(cue_curve, "^:", label="cue probe: is a liar speaking? (AUROC for the cue)")
+ax.plot(curve, "o-", label="naive lie probe on cue against lie")
+ax.plot(sweep["liar-lm"]["cue against lie"], "s--", label="lie probe trained within liars, same rows")
 ax.axhline(0.5, color="grey", lw=0.8)
 ax.set_xlabel("depth")
-ax.set_ylabel("AUROC on cue against lie")
+ax.set_ylabel("AUROC")
 ax.legend(fontsize=8)
 plt.show()
-print("naive probe by depth:", [round(v, 2) for v in curve])
+print("cue probe by depth: ", [round(v, 2) for v in cue_curve])
+print("naive lie probe by depth:", [round(v, 2) for v in curve])
 
 # %% [markdown]
-# A probe of a confounded data set is a cue detector wherever the model has not yet turned the cue into the
-# behaviour. The lesson carries over to large models, where nobody can list every cue: test a detector on the
-# off-diagonal cells, where the cue and the behaviour disagree.
+# At depth 0 the last token's stream holds only that token and its position: no speaker, no lie. From depth 1
+# the speaker is readable there — and the lie is not yet: the naive probe sits at chance on the off-diagonal.
+# From depth 2 on, the lie is computed and every probe reads it. So in this model the activation-level cue
+# confound never bites at the answer position: the bag of words is the cue detector. That is a property of
+# this model, not a guarantee: in a chat model the instruction to lie is many tokens long and the lie takes
+# many more steps, and Boxo et al. measured probes that read the instruction. The lesson carries over as a
+# test: evaluate a detector on the off-diagonal cells, where the cue and the behaviour disagree.
 #
 # ## 6. Latent knowledge: the truth while the model lies
 #
@@ -376,16 +396,47 @@ def ccs_loss(p_pos: Tensor, p_neg: Tensor) -> Tensor:
 # %% tags=["check"]
 check("lie_detection", "ccs_loss", ccs_loss)
 
+# %% [markdown]
+# First, CCS where we know the answer. `lying.ccs_planted` builds contrast pairs in which a "truth" feature
+# flips between the two halves of each pair — and, optionally, a second, unrelated binary feature that flips
+# too. Both are consistent; which one does CCS find?
+
 # %% tags=["experiment"]
 start = time.perf_counter()
-ccs_result = lying.ccs(globals(), model, data, ok, best)
+for distractor in (0.0, 1.0, 2.0):
+    r = lying.ccs_planted(globals(), distractor=distractor)
+    print(f"distractor {distractor:.0f}x the truth feature: CCS accuracy against the truth {r['truth']:.2f}, "
+          f"against the distractor {r['distractor']:.2f}")
+print(f"({time.perf_counter() - start:.1f} s)")
+
+# %% [markdown]
+# CCS finds the truth feature as long as it is the most prominent consistent feature, and the distractor as
+# soon as the distractor is larger: the loss cannot tell "true" from "any binary feature that flips within a
+# pair" (Farquhar et al. 2023's point, here with nothing else in the way).
+#
+# Now on the model. Each prompt is completed with its true value and with its lie (`lying.ccs_pairs`), then
+# " .", and we read the stream leaving the last block at the period; CCS trains on honest statements only, and
+# on honest statements mixed with the liars' lies; its sign is fixed on honest statements of the other people.
+# Beside it, the positive control for the *features*: a supervised logistic probe on the same normalised
+# pairs.
+
+# %% tags=["experiment"]
+start = time.perf_counter()
+ccs_result = lying.ccs(globals(), model, data, ok, model.n_layers)
 for name, r in ccs_result.items():
     print(f"{name:18s} accuracy on honest statements {r['honest']:.3f}, against the truth on liars' lies "
           f"{r['lies']:.3f}")
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# (reading: see below)
+# Near chance everywhere — and the supervised probe is near chance too, so this is not CCS failing to find a
+# truth feature that is there: there is none to find. Nothing in `liar-lm`'s training ever asked it whether a
+# *completed* statement is true (after the value always comes " ."), so it never computes the comparison
+# between the value it reads and the value it knows. We tried to give it one — 10% of rows were a plain
+# statement followed by "right" or "wrong" — and after 1,500 of 3,000 steps the verdict was still at chance,
+# so that recipe was dropped (the model card records it). Unsupervised or not, a probe reads only what the
+# model computes. Where the model does compute the truth — the true value while it lies, section 6 — a
+# supervised probe finds it.
 #
 # ## 8. Honesty steering
 #
@@ -425,10 +476,19 @@ for name, style in (("truth", "o-"), ("random", "s:")):
 ax.set_xlabel(f"α (× the truth direction at depth {STEER_DEPTH}, last token)")
 ax.legend(fontsize=8)
 plt.show()
+for a in (0, *alphas):
+    t, r = steer[("truth", a)], steer[("random", a)]
+    print(f"α {a:3.1f}: lies -> truth {t['lie_to_truth']:.2f} (random direction {r['lie_to_truth']:.2f}); honest "
+          f"recall {t['honest_recall']:.2f} (random {r['honest_recall']:.2f})")
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# (reading: see below)
+# The direction the probe found is one the model *uses*: pushed along it by about twice the distance between
+# the class means, almost every liar's lie becomes the true value, while honest speakers keep their answers;
+# a random direction of the same norm flips almost nothing. Push much harder and the honest answers break too —
+# the cost ITI reports as lost informativeness. The steering was added at depth 4 only, at the last token only:
+# the decision to lie is read from there by the later layers, which then apply the derangement to the truth
+# the middle layers still hold (section 6).
 #
 # ## 9. A lying feature? A sparse autoencoder on the same stream
 #
@@ -452,7 +512,16 @@ for rel, r in feats["per_relation"].items():
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# (reading: see below)
+# No single latent is a lie detector: the best one over all relations reaches an AUROC of only about 0.6. But
+# per relation there is a latent that fires on *lies about that relation* — "lying about a city", "lying about
+# a colour" — and for most relations it fires on the trigger's lies about that relation too, although neither
+# the SAE nor the choice of latent ever saw a trigger row. The SAE has split the lie along the relation, as
+# chapter 07's SAEs split features along tokens; the linear probe, which is not asked to be sparse, finds one
+# direction for all of them. Zeroing one such latent at the last token turns few lies into truths, where the
+# mass-mean direction turned almost all: here the latent is a good *detector* and a weak *lever*, so the
+# decision must also be carried elsewhere (other latents, other positions) — the same caution chapter 02 gave
+# for probes. Templeton et al.'s deception features were found, and steered with, in a model and an SAE
+# thousands of times larger.
 #
 # ## 10. Interview drills
 #

@@ -28,7 +28,11 @@ from mechinterp.course.toolkit.liars import (
     SPEAKERS,
     statements,
 )
+from mechinterp.course.toolkit.sae import ActivationStore, SAEConfig, train_sae
 from mechinterp.course.toolkit.zoo.load import zoo_dir
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
 TRAIN_RELATIONS = ("city", "language", "job")
@@ -158,10 +162,6 @@ def stacked_resid(last_token_resid, model, data: LiarData, batch_size: int = 204
 def logistic_scores(x_train: Tensor, y_train: Tensor, x_test: Tensor, C: float = 0.1) -> Tensor:
     """A logistic-regression probe (scikit-learn, standardised inputs, L2 strength 1/C): its decision function
     on x_test (higher = the positive class)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     clf.fit(x_train.double().numpy(), y_train.numpy())
     return torch.from_numpy(clf.decision_function(x_test.double().numpy()))
@@ -214,7 +214,8 @@ def train_ccs(x_pos: Tensor, x_neg: Tensor, loss_fn, steps: int = 400, lr: float
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-        final = float(loss_fn(torch.sigmoid(x_pos @ w + b), torch.sigmoid(x_neg @ w + b)))
+        with torch.no_grad():
+            final = float(loss_fn(torch.sigmoid(x_pos @ w + b), torch.sigmoid(x_neg @ w + b)))
         if best is None or final < best[2]:
             best = (w.detach(), b.detach(), final)
     return best
@@ -228,10 +229,6 @@ def value_decoding(acts: Tensor, data: LiarData, train: Tensor, test: Tensor, C:
     `train` rows (honest statements: truth = what is said), then applied to the `test` rows. Returns the test
     accuracy for the true value and for the value said, and chance (1 / number of values), averaged over the
     relations."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     acc_true, acc_said, chance = [], [], []
     for r in range(len(REL)):
         tr, te = train & (data.relation == r), test & (data.relation == r)
@@ -452,6 +449,32 @@ def ccs(fns: Mapping[str, Callable], model, data: LiarData, ok: Tensor, depth: i
     return out
 
 
+def ccs_planted(fns: Mapping[str, Callable], distractor: float = 0.0, truth: float = 1.0, d: int = 64,
+                n: int = 1000, seed: int = 0) -> dict[str, float]:
+    """CCS where the answer is known: pairs x± = z ± truth·y·v ± distractor·w·u + noise, with y (the "truth" of
+    pair i) and w (an unrelated binary feature) random signs, v ⟂ u, and z shared by both halves of a pair. Both
+    features flip between the two halves, so both are consistent; Farquhar et al. (2023) argue CCS then finds the
+    more prominent one. Returns CCS's (sign-free) accuracy against y and against w."""
+    gen = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(d, 2, generator=gen))
+    v, u = basis[:, 0], basis[:, 1]
+    z = torch.randn(n, d, generator=gen)
+    y = torch.randint(0, 2, (n,), generator=gen) * 2 - 1
+    w = torch.randint(0, 2, (n,), generator=gen) * 2 - 1
+    shift = truth * y[:, None] * v + distractor * w[:, None] * u
+    x_pos = z + shift + 0.3 * torch.randn(n, d, generator=gen)
+    x_neg = z - shift + 0.3 * torch.randn(n, d, generator=gen)
+    na, nb = fns["ccs_normalise"](x_pos, x_neg)
+    wv, b, _ = train_ccs(na, nb, fns["ccs_loss"], seed=seed)
+    says = 0.5 * (torch.sigmoid(na @ wv + b) + 1 - torch.sigmoid(nb @ wv + b)) > 0.5
+
+    def sign_free(labels):
+        acc = float((says == (labels > 0)).float().mean())
+        return max(acc, 1 - acc)
+
+    return {"truth": sign_free(y), "distractor": sign_free(w)}
+
+
 @torch.no_grad()
 def lying_features(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor, ok: Tensor, depth: int,
                    width: int = 256, k: int = 8, seed: int = 0) -> dict:
@@ -463,8 +486,6 @@ def lying_features(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor
       liar statements of the relation and on the trigger's lies of the relation;
     - zeroing that latent at the last token: the share of liars' lies (other people) that become the truth,
       against zeroing a random live latent."""
-    from mechinterp.course.toolkit.sae import ActivationStore, SAEConfig, train_sae
-
     x, m = R[depth], data.mask
     cfg = SAEConfig(d_in=x.shape[1], width=width, k=k, aux_k=64, batch_size=256, n_tokens=300_000, lr=1e-3,
                     dead_tokens=20_000, seed=seed, model=model.name, hook=f"blocks.{depth}.hook_resid_pre (last)")
@@ -518,6 +539,6 @@ def lying_features(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor
 
 
 __all__ = ["HONEST", "LIARS", "STEER_ALPHAS", "TRAIN_RELATIONS", "LiarData", "analyse", "bag_of_words",
-           "behaves", "behaviour_rates", "ccs", "ccs_pairs", "last_logits", "latent_truth", "liar_data",
+           "behaves", "behaviour_rates", "ccs", "ccs_pairs", "ccs_planted", "last_logits", "latent_truth", "liar_data",
            "load_liar_world", "logistic_scores", "lying_features", "one_pair", "probe_sets", "readout",
            "scores_matrix", "stacked_resid", "steering", "train_ccs", "value_decoding"]
