@@ -258,7 +258,8 @@ ax.set_xticks(range(len(test)), list(test), rotation=20, fontsize=8)
 ax.set_yticks(range(len(matrix)), list(matrix), fontsize=8)
 for i in range(table.shape[0]):
     for j in range(table.shape[1]):
-        ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", fontsize=8)
+        ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if abs(table[i, j] - 0.5) > 0.3 else "black")
 ax.set_title(f"AUROC at depth {best} (bag of words: the prompt's words only)", fontsize=9)
 plt.show()
 print(f"({time.perf_counter() - start:.1f} s)")
