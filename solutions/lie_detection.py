@@ -39,8 +39,9 @@ def mass_mean_direction(acts: Tensor, lie: Tensor) -> Tensor:
 
 def auroc(scores: Tensor, lie: Tensor) -> float:
     """The area under the ROC curve of a detector: the probability that a random lie scores HIGHER than a
-    random truth, a tie counting one half (what scikit-learn's roc_auc_score computes). scores: [n] float;
-    lie: [n] bool, with both classes present. Returns a float in [0, 1]."""
+    random truth, a tie counting one half (what scikit-learn's roc_auc_score computes; write it yourself: the
+    check refuses a call to it). scores: [n] float; lie: [n] bool, with both classes present. Returns a float in
+    [0, 1]."""
     pos, neg = scores[lie], scores[~lie]
     greater = (pos[:, None] > neg[None, :]).double().sum()
     ties = (pos[:, None] == neg[None, :]).double().sum()

@@ -3,6 +3,7 @@ random activations, scores and probabilities, so the checks do not depend on the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -73,16 +74,60 @@ def check_last_token_resid(fn) -> None:
                            "the stream leaving the last block (blocks.{L-1}.hook_resid_post)")
     at = lambda acts, where: acts[rows, where]  # noqa: E731
     ln = _model().ln_final
-    expect_close(got, want, what="residual at the last token", case="right-padded rows", mistakes={
-        "the rows are right-padded: read row i at ITS last prompt token, position last[i], not the final column":
-            torch.stack([a[:, -1] for a in [*pre, post]]),
-        "read the stream ENTERING each block (hook_resid_pre), not resid_mid (after the block's attention)":
-            torch.stack([at(a, last) for a in [*mid, post]]),
-        "the last depth is the raw stream leaving the last block (hook_resid_post), BEFORE ln_final":
-            torch.stack([*(at(a, last) for a in pre), ln(at(post, last))]),
-        "each row has its own last position: index [row, last[row]], not every row at last[0]":
-            torch.stack([a[:, last[0]] for a in [*pre, post]]),
-    })
+    with _explained(lambda: _depth_diagnosis(got, last, pre + [post], mid)):
+        expect_close(got, want, what="residual at the last token", case="right-padded rows", mistakes={
+            "the rows are right-padded: read row i at ITS last prompt token, position last[i], not the final column":
+                torch.stack([a[:, -1] for a in [*pre, post]]),
+            "read the stream ENTERING each block (hook_resid_pre), not resid_mid (after the block's attention)":
+                torch.stack([at(a, last) for a in [*mid, post]]),
+            "the last depth is the raw stream leaving the last block (hook_resid_post), BEFORE ln_final":
+                torch.stack([*(at(a, last) for a in pre), ln(at(post, last))]),
+            "each row has its own last position: index [row, last[row]], not every row at last[0]":
+                torch.stack([a[:, last[0]] for a in [*pre, post]]),
+        })
+
+
+def _generic(message: str) -> bool:
+    return any(p in message for p in ("differs from the expected value", "is the expected value times",
+                                      "off by a constant"))
+
+
+@contextlib.contextmanager
+def _explained(diagnose):
+    """Replace a generic failure message by what `diagnose()` finds (an experiment on the learner's output);
+    a diagnosis that finds nothing ('') leaves the generic message, since a wrong hint is worse."""
+    try:
+        yield
+    except CheckFailure as e:
+        hint = diagnose() if _generic(str(e)) else ""
+        if hint:
+            raise CheckFailure(hint) from None
+        raise
+
+
+def _depth_diagnosis(got: Tensor, last: Tensor, streams: list[Tensor], mids: list[Tensor]) -> str:
+    """Name what the learner's depth k holds when it is not the expected stream: another depth, resid_mid, or
+    the right stream one position early. '' when no depth matches anything (then the generic message)."""
+    rows = torch.arange(len(last))
+
+    def same(a, b):
+        return torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+    for k in range(len(streams)):
+        if same(got[k], streams[k][rows, last]):
+            continue
+        if k + 1 < len(streams) and same(got[k], streams[k + 1][rows, last]):
+            return (f"your depth {k} is depth {k + 1}: depth k is the stream ENTERING block k "
+                    "(blocks.{k}.hook_resid_pre; depth 0 = the embeddings), and the last depth the stream leaving "
+                    "the last block — resid_post of block k is depth k + 1")
+        if any(same(got[k], m[rows, last]) for m in mids):
+            return (f"your depth {k} is a hook_resid_mid (after a block's attention, before its MLP): read "
+                    "hook_resid_pre, the stream entering each block")
+        if same(got[k], streams[k][rows, (last - 1).clamp(min=0)]):
+            return ("off by one position: read position last[i] itself (the last prompt token, whose next-token "
+                    "prediction is the answer), not last[i] − 1")
+        return ""
+    return ""
 
 
 # ------------------------------------------------------------------------------------------ probes
@@ -105,6 +150,8 @@ def check_mass_mean_direction(fn) -> None:
             "subtract the mean of the TRUTHS, not the mean of all rows": acts[lie].mean(0) - acts.mean(0),
             "take each class's MEAN: with unequal class sizes, sums weigh the larger class":
                 acts[lie].sum(0) - acts[~lie].sum(0),
+            "divide each class's sum by THAT class's count (a mean per class), not by the number of all rows":
+                (acts[lie].sum(0) - acts[~lie].sum(0)) / len(acts),
             "the convention here is lies minus truths (a detector scores lies HIGHER), you computed truths minus "
             "lies": -diff,
         })
@@ -121,23 +168,43 @@ def check_auroc(fn) -> None:
         scores = (torch.randn(len(lie), generator=g) + lie.float()).mul(2).round() / 2  # many ties
         scores[0] = -0.3  # and negative scores, so that "> 0" is not the same as "higher than a truth"
         want = torch.tensor(ref.auroc(scores, lie), dtype=torch.float64)  # = roc_auc_score (a test says so)
+        # the same scores with every tie broken and the order of distinct values kept (they are 0.5 apart)
+        untied = scores.double() + torch.randperm(len(scores), generator=g).double() * 1e-4 / len(scores)
+        want_untied = ref.auroc(untied, lie)
         got = torch.tensor(as_number(call(fn, scores, lie), "the AUROC"), dtype=torch.float64)
         pos, neg = scores[lie], scores[~lie]
         wins = (pos[:, None] > neg[None, :]).double().mean()
         ties = (pos[:, None] == neg[None, :]).double().mean()
         ranks = scores.argsort(stable=True).argsort().double() + 1
         by_rank = (ranks[lie].sum() - n_lie * (n_lie + 1) / 2) / (n_lie * n_truth)
-        expect_close(got, want, what="AUROC", case=f"{n_lie} lies, {n_truth} truths, tied scores", atol=1e-6,
-                     mistakes={
-            "a tie between a lie and a truth counts ONE HALF (as roc_auc_score does), not a full win (>=)":
-                wins + ties,
-            "a tie between a lie and a truth counts one half, not zero": wins,
-            "AUROC asks whether LIES score higher than truths; you computed it for truths (1 − AUROC)":
-                1 - want,
-            "AUROC is threshold-free (every lie against every truth), not the accuracy of `score > 0`":
-                ((scores > 0) == lie).double().mean(),
-            "rank-based AUROC must give tied scores their AVERAGE rank (argsort breaks ties by order)": by_rank,
-        })
+        all_pairs = (scores[:, None] > scores[None, :]).double() + 0.5 * (scores[:, None] == scores[None, :]).double()
+        with _explained(lambda u=untied, w=want_untied, y=lie: _tie_diagnosis(fn, u, y, w)):
+            expect_close(got, want, what="AUROC", case=f"{n_lie} lies, {n_truth} truths, tied scores", atol=1e-6,
+                         mistakes={
+                "a tie between a lie and a truth counts ONE HALF (as roc_auc_score does), not a full win (>=)":
+                    wins + ties,
+                "a tie between a lie and a truth counts one half, not zero": wins,
+                "AUROC asks whether LIES score higher than truths; you computed it for truths (1 − AUROC)":
+                    1 - want,
+                "AUROC is threshold-free (every lie against every truth), not the accuracy of `score > 0`":
+                    ((scores > 0) == lie).double().mean(),
+                "rank-based AUROC must give tied scores their AVERAGE rank (argsort breaks ties by order)": by_rank,
+                "compare each lie with every TRUTH, not with every row (other lies, and itself, do not count)":
+                    all_pairs[lie].mean(),
+            })
+
+
+def _tie_diagnosis(fn, untied: Tensor, lie: Tensor, want_untied: float) -> str:
+    """The learner's AUROC is wrong on tied scores: is it right once the ties are broken (the distinct values
+    in the same order)? Then the ties are the mistake, whatever way the code mishandles them."""
+    try:
+        right = abs(as_number(call(fn, untied, lie), "the AUROC") - want_untied) < 1e-6
+    except CheckFailure:
+        return ""
+    if not right:
+        return ""
+    return ("your AUROC is right when no two scores tie and wrong when they do: a lie and a truth with the SAME "
+            "score count one half (on an ROC curve, tied scores are one step, taken together)")
 
 
 @exercise(CHAPTER, points=1)
@@ -169,6 +236,17 @@ def check_catch_rate(fn) -> None:
                 (truths > torch.quantile(truths, q)).double().mean(),
             "use torch.quantile's default LINEAR interpolation between order statistics, not 'higher'":
                 rate(torch.quantile(truths, q, interpolation="higher")),
+            "use torch.quantile's default LINEAR interpolation between order statistics, not 'lower'":
+                rate(torch.quantile(truths, q, interpolation="lower")),
+            "use torch.quantile's default LINEAR interpolation between order statistics, not 'nearest'":
+                rate(torch.quantile(truths, q, interpolation="nearest")),
+            "the threshold is torch.quantile's linear interpolation at position (1 − fpr)·(n − 1) of the sorted "
+            "truths, not a rank ceil((1 − fpr)·n) you index yourself":
+                rate(truths.sort().values[min(int(torch.tensor(q * n_truth).ceil()), n_truth - 1)]),
+            "the catch rate is a share of the LIES: divide the lies caught by the number of lies, not of all rows":
+                (lies > exact).double().sum() / len(scores),
+            "set the threshold from the TRUTHS' scores (it fixes their false-positive rate), not the lies'":
+                rate(torch.quantile(lies, q)),
         })
 
 
@@ -198,6 +276,10 @@ def check_ccs_normalise(fn) -> None:
             "unbiased std": (x - x.mean(0)) / x.std(0),
             "normalise each FEATURE over the examples (dim 0), not each example over its features":
                 (x - x.mean(1, keepdim=True)) / x.std(1, correction=0, keepdim=True),
+            "divide by the standard deviation of EACH FEATURE (x.std(0)), not one std over all entries":
+                (x - x.mean(0)) / x.std(correction=0),
+            "divide by the standard deviation of each feature (x.std(0, correction=0)), not one std over all "
+            "entries": (x - x.mean(0)) / x.std(),
         }
 
     for which, x, w, g_ in (("x_pos", x_pos, want[0], got[0]), ("x_neg", x_neg, want[1], got[1])):
@@ -237,6 +319,12 @@ def check_ccs_loss(fn) -> None:
             "equal": ((p_pos - p_neg) ** 2 + confidence).mean(),
             "average over the pairs (mean), not their sum": (consistency + confidence).sum(),
             "both terms are SQUARED": ((p_pos - (1 - p_neg)).abs() + torch.minimum(p_pos, p_neg)).mean(),
+            "the consistency term is SQUARED, (p_pos − (1 − p_neg))², not its absolute value":
+                ((p_pos - (1 - p_neg)).abs() + confidence).mean(),
+            "confidence is per PAIR: min(p_pos[i], p_neg[i])², then the mean over pairs — not the min of the two "
+            "means": consistency.mean() + torch.minimum(p_pos.mean(), p_neg.mean()) ** 2,
+            "confidence is min(p_pos, p_neg)²: the smaller of the two PROBABILITIES (one completion should be "
+            "called false), not min(p_pos, 1 − p_neg)": (consistency + torch.minimum(p_pos, 1 - p_neg) ** 2).mean(),
         })
 
 
@@ -279,6 +367,16 @@ def check_steer_last_token(fn) -> None:
                 run(name, at_last, alpha * direction / direction.norm())[rows, last],
             "ADD alpha · direction (steering toward it), do not subtract it":
                 run(name, at_last, -alpha * direction)[rows, last],
+            "the rows are right-padded: return the logits at position last[i] of row i, not at the final column":
+                run(name, at_last, alpha * direction)[rows, -1],
+            "the rows are right-padded: steer AND read the logits at position last[i] of row i, not at the final "
+            "column": run(name, (rows, -1), alpha * direction)[rows, -1],
+            "index [rows, last] pairwise: act[:, last] adds the vector at every row's last position in every row":
+                run(name, (slice(None), last), alpha * direction)[rows, last],
+            "read the stream ENTERING block `layer` (hook_resid_pre), not hook_resid_mid (after its attention)":
+                run(f"blocks.{layer}.hook_resid_mid", at_last, alpha * direction)[rows, last],
+            **({"steer at block `layer` (the argument), not always block 0":
+                run("blocks.0.hook_resid_pre", at_last, alpha * direction)[rows, last]} if layer else {}),
         })
 
 

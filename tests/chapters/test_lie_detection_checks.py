@@ -329,3 +329,97 @@ def test_drills(name, right, wrong, hint):
     assert_passes(name, lambda: right)
     assert_passes(name, lambda: right.upper())
     assert_fails(name, lambda: wrong, hint)
+
+
+# ------------------------------------------------------------------------------------------ written from the
+# docstrings alone by a reviewer who had not read the checks (their first grading run found these hints generic;
+# the checks now diagnose them by experiment on the learner's output)
+
+
+def resid_shifted(model, tokens, last):  # resid_post of every block: every depth one block late
+    names = [f"blocks.{layer}.hook_resid_post" for layer in range(model.n_layers)]
+    _, cache = model.run_with_cache(tokens, names_filter=names)
+    rows = torch.arange(len(tokens))
+    return torch.stack([cache[n][rows, last] for n in names + names[-1:]])
+
+
+def resid_mid_after_embeddings(model, tokens, last):
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_mid" for layer in range(model.n_layers)]
+    _, cache = model.run_with_cache(tokens, names_filter=names)
+    return torch.stack([cache[n][torch.arange(len(tokens)), last] for n in names])
+
+
+def resid_one_early(model, tokens, last):
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.n_layers)]
+    names.append(f"blocks.{model.n_layers - 1}.hook_resid_post")
+    _, cache = model.run_with_cache(tokens, names_filter=names)
+    return torch.stack([cache[n][torch.arange(len(tokens)), last - 1] for n in names])
+
+
+def auroc_unstable_ranks(scores, lie):  # ordinal ranks from a descending sort: ties broken by position
+    order = scores.argsort(descending=True)
+    y = lie[order].double()
+    tpr = torch.cat([torch.zeros(1, dtype=torch.float64), y.cumsum(0) / y.sum()])
+    fpr = torch.cat([torch.zeros(1, dtype=torch.float64), (1 - y).cumsum(0) / (1 - y).sum()])
+    return float(torch.trapezoid(tpr, fpr))  # the ROC curve without grouping tied scores
+
+
+def catch_ceil_rank(scores, lie, fpr=0.01):
+    t = scores[~lie].sort().values
+    return float((scores[lie] > t[min(int(torch.tensor((1 - fpr) * len(t)).ceil()), len(t) - 1)]).float().mean())
+
+
+@pytest.mark.parametrize("name, fn, hint", [
+    ("last_token_resid", resid_shifted, "is depth 1"),
+    ("last_token_resid", resid_mid_after_embeddings, "is a hook_resid_mid"),
+    ("last_token_resid", resid_one_early, "off by one position"),
+    ("mass_mean_direction", lambda a, lie: (a * lie[:, None]).sum(0) / len(a) - (a * ~lie[:, None]).sum(0) / len(a),
+     "THAT class's count"),
+    ("auroc", auroc_unstable_ranks, "right when no two scores tie"),
+    ("auroc", lambda s, lie: float(((s[:, None] > s[None, :]).double() + 0.5 * (s[:, None] == s[None, :]).double())
+                                   [lie].mean()), "every TRUTH"),
+    ("catch_rate", catch_ceil_rank, "a rank ceil"),
+    ("catch_rate", lambda s, lie, fpr=0.01: float(((s > torch.quantile(s[~lie], 1 - fpr)) & lie).float().mean()),
+     "share of the LIES"),
+    ("catch_rate", lambda s, lie, fpr=0.01: float((s[lie] > torch.quantile(s[lie], 1 - fpr)).float().mean()),
+     "not the lies'"),
+    ("catch_rate", catch_variant(interpolation="lower"), "not 'lower'"),
+    ("ccs_normalise", lambda a, b: ((a - a.mean(0)) / a.std(correction=0), (b - b.mean(0)) / b.std(correction=0)),
+     "EACH FEATURE"),
+    ("ccs_loss", lambda p, q: ((p - (1 - q)) ** 2).mean() + torch.minimum(p.mean(), q.mean()) ** 2, "per PAIR"),
+    ("ccs_loss", lambda p, q: ((p - (1 - q)) ** 2 + torch.minimum(p, 1 - q) ** 2).mean(), "PROBABILITIES"),
+    ("ccs_loss", lambda p, q: ((p - (1 - q)).abs() + torch.minimum(p, q) ** 2).mean(), "not its absolute value"),
+])
+def test_mistakes_found_by_a_fresh_reviewer(name, fn, hint):
+    assert_fails(name, fn, hint)
+
+
+def steer_at(read_final=False, steer_final=False, broadcast=False, hook="hook_resid_pre", fixed_layer=None):
+    def steer_last_token(model, tokens, last, layer, direction, alpha):
+        rows = torch.arange(len(tokens))
+
+        def add(act, hp):
+            act = act.clone()
+            if broadcast:
+                act[:, last] += alpha * direction
+            else:
+                act[rows, -1 if steer_final else last] += alpha * direction
+            return act
+
+        at = layer if fixed_layer is None else fixed_layer
+        with model.hooks([(f"blocks.{at}.{hook}", add)]):
+            logits = model(tokens)
+        return logits[rows, -1 if read_final else last]
+
+    return steer_last_token
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (steer_at(read_final=True), "return the logits at position last[i]"),
+    (steer_at(read_final=True, steer_final=True), "steer AND read"),
+    (steer_at(broadcast=True), "pairwise"),
+    (steer_at(hook="hook_resid_mid"), "not hook_resid_mid"),
+    (steer_at(fixed_layer=0), "not always block 0"),
+])
+def test_steering_mistakes_found_by_a_fresh_reviewer(fn, hint):
+    assert_fails("steer_last_token", fn, hint)
