@@ -355,8 +355,8 @@ plt.show()
 print(f"({time.perf_counter() - start:.1f} s)", [(round(t["true"], 2), round(t["said"], 2)) for t in truth])
 
 # %% [markdown]
-# While it lies, the model's middle layers hold the true value, readable by a probe that never saw a lie; at
-# the last depth the lie is written over it. Mallen et al. (2023) report that probes recover 89% of the truth
+# While it lies, depths 5–7 (of 8) hold the true value, readable by a probe that never saw a lie; at the last
+# depth the lie is written over it. Mallen et al. (2023) report that probes recover 89% of the truth
 # in their quirky models; this is the same effect, and it is why a *systematic* liar is a good subject: its
 # lie starts from the truth.
 #
@@ -490,7 +490,7 @@ print(f"({time.perf_counter() - start:.1f} s)")
 # a random direction of the same norm flips almost nothing. Push much harder and the honest answers break too —
 # the cost ITI reports as lost informativeness. The steering was added at depth 4 only, at the last token only:
 # the decision to lie is read from there by the later layers, which then apply the derangement to the truth
-# the middle layers still hold (section 6).
+# that depths 5–7 still hold (section 6).
 #
 # ## 9. A lying feature? A sparse autoencoder on the same stream
 #
