@@ -138,11 +138,6 @@ def last_logits(model, data: LiarData, rows: Tensor | None = None, batch_size: i
     return out
 
 
-def behaves(model, data: LiarData) -> Tensor:
-    """Rows where the model's top-1 answer is the one its speaker policy says (the truth, or the lie)."""
-    return last_logits(model, data).argmax(-1) == data.said_id
-
-
 @torch.no_grad()
 def stacked_resid(last_token_resid, model, data: LiarData, batch_size: int = 2048) -> Tensor:
     """[n_layers + 1, n, d_model] on the CPU, computed with the learner's (or the reference's)
@@ -542,6 +537,6 @@ def lying_features(fns: Mapping[str, Callable], model, data: LiarData, R: Tensor
 
 
 __all__ = ["HONEST", "LIARS", "STEER_ALPHAS", "TRAIN_RELATIONS", "LiarData", "analyse", "bag_of_words",
-           "behaves", "behaviour_rates", "ccs", "ccs_pairs", "ccs_planted", "last_logits", "latent_truth", "liar_data",
+           "behaviour_rates", "ccs", "ccs_pairs", "ccs_planted", "last_logits", "latent_truth", "liar_data",
            "load_liar_world", "logistic_scores", "lying_features", "one_pair", "probe_sets", "readout",
            "scores_matrix", "stacked_resid", "steering", "train_ccs", "value_decoding"]
